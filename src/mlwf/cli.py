@@ -1,0 +1,157 @@
+"""`mlwf`: the one command line of the platform. A thin edge: parse arguments, read settings
+once, call the library or a flow, and turn user errors into one line and a non-zero exit."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from mlwf.errors import UserError
+
+EXIT_USER_ERROR = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message}\n")
+
+
+def _year(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a year") from None
+    if not 1950 <= value <= 2100:
+        raise argparse.ArgumentTypeError(f"year {value} is outside 1950-2100 (the Storm Events database starts in 1950)")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="mlwf", description="ML workflows on AWS: Pulumi stacks, policies, Prefect flows on Dask.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    demo = commands.add_parser("demo", help="run the whole storm-damage pipeline locally")
+    demo.add_argument("--source", help="folder or fsspec URL of StormEvents_details files (default: shipped sample)")
+    demo.add_argument("--output", default="mlwf-data", help="data root folder or URL (default: ./mlwf-data)")
+    demo.add_argument("--years", type=_year, nargs="+", metavar="YEAR", help="only these data years")
+    demo.add_argument("--split-year", type=_year, help="first test year (default: the last year in the data)")
+    demo.add_argument("--json", action="store_true", help="print the run summary as JSON")
+
+    env = commands.add_parser("env", help="environment settings")
+    env_commands = env.add_subparsers(dest="env_command", required=True, parser_class=_Parser)
+    check = env_commands.add_parser("check", help="validate environment settings files")
+    check.add_argument("files", nargs="*", type=Path, help="settings files (default: environments/*.yaml)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "demo":
+            return _demo(args)
+        if args.command == "env":
+            return _env_check(args.files)
+    except UserError as exc:
+        print(f"mlwf: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("mlwf: interrupted", file=sys.stderr)
+        return 130
+    raise AssertionError(f"unhandled command {args.command}")  # argparse rejects unknown ones
+
+
+def _env_check(files: list[Path]) -> int:
+    from mlwf.settings import load_settings
+
+    paths = files or sorted(Path("environments").glob("*.yaml"))
+    if not paths:
+        raise UserError("no settings files given and none in ./environments")
+    failed = 0
+    for path in paths:
+        try:
+            settings = load_settings(path)
+        except UserError as exc:
+            failed += 1
+            print(f"mlwf: error: {exc}", file=sys.stderr)
+            continue
+        print(f"ok  {path} ({settings.tier}, {settings.region}, {settings.network.az_count} AZs)")
+    return EXIT_USER_ERROR if failed else 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from importlib.resources import files
+
+    from mlwf.ingest import list_source
+
+    source = args.source or str(files("mlwf") / "sample_data")
+    # Fail before any Prefect or Dask start-up on what can be checked up front.
+    list_source(source, args.years)
+    _check_writable(args.output)
+    _quiet_runtime()
+
+    from workflows.pipeline import storm_damage_pipeline
+
+    result = storm_damage_pipeline(
+        source=source, years=args.years, data_root=args.output, split_year=args.split_year
+    )
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+    else:
+        _print_summary(result)
+    return 0
+
+
+def _check_writable(root: str) -> None:
+    from mlwf import storage
+
+    fs, path = storage.url_to_fs(root)
+    if storage.is_local(fs):
+        target = Path(path)
+        existing = next((p for p in [target, *target.parents] if p.exists()), None)
+        if existing is None or not existing.is_dir() or not os.access(existing, os.W_OK):
+            raise UserError(f"output {root} is not a writable folder")
+
+
+def _quiet_runtime() -> None:
+    """Offline-friendly Prefect defaults, Dask at warnings only, and no tracebacks in Prefect's
+    logs for user errors (they are reported once, as one line)."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_LOGGING_LOG_PRINTS", "true")
+    import prefect  # noqa: F401  (configures Prefect's logging handlers)
+
+    logging.getLogger("distributed").setLevel(logging.WARNING)
+
+    for handler in logging.getLogger("prefect").handlers:
+        handler.addFilter(_drop_user_error_tracebacks)
+
+
+def _drop_user_error_tracebacks(record: logging.LogRecord) -> bool:
+    if record.exc_info and isinstance(record.exc_info[1], UserError):
+        record.exc_info = None
+        record.exc_text = None
+    return True
+
+
+def _print_summary(result: dict[str, Any]) -> None:
+    from mlwf.report import metrics_table
+
+    print()
+    print(f"{'model':<28} {'ROC AUC':>8} {'PR AUC':>8} {'log loss':>9}")
+    for row in metrics_table(result["metrics"]):
+        print(f"{row['model']:<28} {row['roc_auc']:>8.4f} {row['pr_auc']:>8.4f} {row['log_loss']:>9.4f}")
+    print()
+    for name, reason in sorted(result.get("quarantined", {}).items()):
+        print(f"quarantined  {name}: {reason}")
+    print(f"model        {result['model_version']}")
+    print(f"scores       {result['scores']} ({result['scored_rows']:,} events)")
+    print(f"report       {result['report']}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,181 @@
+"""Ingest: copy yearly details files from any fsspec source into the raw zone.
+
+A file is validated before it lands (whole gzip stream, CSV of the v1.0 header with the required
+columns, key columns numeric, at least one event); a bad one goes to ``_quarantine/`` beside the
+raw files with a ``.reason.txt`` note while the others proceed. Ingest is idempotent: a file
+whose bytes are already in the raw zone is skipped. NCEI republishes a year under a new creation
+date (``_cYYYYMMDD``); the raw zone keeps only the newest file of each data year.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import io
+import logging
+import re
+import zlib
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from mlwf import storage
+from mlwf.errors import BadInputFile, UserError
+from mlwf.storm.schema import DETAILS_COLUMNS, DETAILS_FILE_PATTERN, INTEGER_COLUMNS, REQUIRED_COLUMNS
+
+log = logging.getLogger(__name__)
+
+NCEI_SOURCE = "https://www.ncei.noaa.gov/pub/data/swdi/stormevents/csvfiles/"
+QUARANTINE = "_quarantine"
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    url: str
+    name: str
+    year: int
+
+
+@dataclass
+class IngestReport:
+    ingested: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    quarantined: dict[str, str] = field(default_factory=dict)
+
+    def merge(self, outcome: tuple[str, str, str]) -> None:
+        name, status, reason = outcome
+        if status == "ingested":
+            self.ingested.append(name)
+        elif status == "skipped":
+            self.skipped.append(name)
+        else:
+            self.quarantined[name] = reason
+
+
+def list_source(source: str, years: list[int] | None = None) -> list[SourceFile]:
+    """The details files at ``source`` (a folder/directory URL or one file), newest per year."""
+    try:
+        fs, path = storage.url_to_fs(source)
+        if fs.isfile(path):
+            entries = [path]
+        else:
+            entries = [e if isinstance(e, str) else e["name"] for e in fs.ls(path, detail=False)]
+    except (OSError, ValueError) as exc:
+        raise UserError(f"cannot read source {source}: {_one_line(exc)}") from None
+    except Exception as exc:  # aiohttp/botocore errors do not share a base class
+        raise UserError(f"cannot read source {source}: {type(exc).__name__}: {_one_line(exc)}") from None
+    newest: dict[int, SourceFile] = {}
+    for entry in entries:
+        name = entry.rstrip("/").rsplit("/", 1)[-1]
+        match = DETAILS_FILE_PATTERN.match(name)
+        if not match:
+            continue
+        year = int(match["year"])
+        if years and year not in years:
+            continue
+        url = fs.unstrip_protocol(entry) if not re.match(r"^\w+://", entry) else entry
+        candidate = SourceFile(url, name, year)
+        if year not in newest or name > newest[year].name:
+            newest[year] = candidate
+    if not newest:
+        wanted = f" for years {sorted(years)}" if years else ""
+        raise UserError(f"no StormEvents_details-*.csv.gz files{wanted} in source {source}")
+    return [newest[y] for y in sorted(newest)]
+
+
+def validate_details(name: str, data: bytes) -> int:
+    """Check one details file completely; return its number of events or raise BadInputFile."""
+    try:
+        text = gzip.decompress(data)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise BadInputFile(name, f"not a complete gzip file ({_one_line(exc)})") from None
+    try:
+        decoded = text.decode("utf-8")
+    except UnicodeDecodeError:
+        decoded = text.decode("latin-1")
+    if not decoded.strip():
+        raise BadInputFile(name, "empty file (no header, no events)")
+    header = next(csv.reader(io.StringIO(decoded[:65536])))
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if missing:
+        raise BadInputFile(name, f"missing required column(s) {', '.join(missing)}")
+    unexpected = [c for c in header if c not in DETAILS_COLUMNS]
+    if unexpected:
+        raise BadInputFile(name, f"unexpected column(s) {', '.join(unexpected)} (not in format v1.0)")
+    try:
+        frame = pd.read_csv(io.StringIO(decoded), dtype=str, keep_default_na=False, on_bad_lines="error")
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise BadInputFile(name, f"not a readable CSV ({_one_line(exc)})") from None
+    if frame.empty:
+        raise BadInputFile(name, "header only, no events")
+    for column in INTEGER_COLUMNS:
+        values = frame[column].str.strip()
+        bad = ~values.str.fullmatch(r"\d+")
+        if bad.any():
+            row = int(bad.to_numpy().argmax())
+            raise BadInputFile(
+                name, f"column {column} has non-integer value {values.iloc[row]!r} on line {row + 2}"
+            )
+    return len(frame)
+
+
+def ingest_file(source: SourceFile, raw_url: str) -> tuple[str, str, str]:
+    """Copy one file into the raw zone; returns (name, "ingested"|"skipped"|"quarantined", reason)."""
+    fs, path = storage.url_to_fs(source.url)
+    with fs.open(path, "rb") as handle:
+        data = handle.read()
+    target = storage.join(raw_url, source.name)
+    if storage.exists(target) and _sha256_of(target) == hashlib.sha256(data).hexdigest():
+        return source.name, "skipped", ""
+    try:
+        rows = validate_details(source.name, data)
+    except BadInputFile as bad:
+        _quarantine(raw_url, source.name, data, bad.reason)
+        log.warning("quarantined %s: %s", source.name, bad.reason)
+        return source.name, "quarantined", bad.reason
+    storage.write_bytes(target, data)
+    _drop_older_versions(raw_url, source)
+    log.info("ingested %s (%d events)", source.name, rows)
+    return source.name, "ingested", ""
+
+
+def raw_files(raw_url: str) -> list[str]:
+    """The details files in the raw zone, one per data year (the newest), sorted by year."""
+    fs, path = storage.url_to_fs(raw_url)
+    if not fs.exists(path):
+        return []
+    newest: dict[str, str] = {}
+    for entry in sorted(fs.ls(path, detail=False)):
+        name = entry.rstrip("/").rsplit("/", 1)[-1]
+        match = DETAILS_FILE_PATTERN.match(name)
+        if match:
+            newest[match["year"]] = storage.join(raw_url, name)
+    return [newest[y] for y in sorted(newest)]
+
+
+def _sha256_of(url: str) -> str:
+    fs, path = storage.url_to_fs(url)
+    with fs.open(path, "rb") as handle:
+        return hashlib.sha256(handle.read()).hexdigest()
+
+
+def _quarantine(raw_url: str, name: str, data: bytes, reason: str) -> None:
+    folder = storage.join(raw_url, QUARANTINE)
+    storage.write_bytes(storage.join(folder, name), data)
+    storage.write_bytes(storage.join(folder, f"{name}.reason.txt"), f"{reason}\n".encode())
+
+
+def _drop_older_versions(raw_url: str, source: SourceFile) -> None:
+    fs, path = storage.url_to_fs(raw_url)
+    for entry in fs.ls(path, detail=False):
+        name = entry.rstrip("/").rsplit("/", 1)[-1]
+        match = DETAILS_FILE_PATTERN.match(name)
+        if match and int(match["year"]) == source.year and name < source.name:
+            log.info("replacing %s with the newer %s", name, source.name)
+            fs.rm(entry)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text[:200]

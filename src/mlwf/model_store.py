@@ -1,0 +1,116 @@
+"""The model store: versioned models with their metadata, under ``<models>/<name>/<version>/``.
+
+A version is keyed by the training data's version, the training parameters and the code
+version, so retraining on the same inputs publishes nothing new. Each version folder holds
+``model.pkl`` (the fitted pipeline) and ``metadata.json`` (data fingerprint, code and library
+versions, metrics, the input columns scoring needs). Pickles run code when loaded: load only
+from the platform's own store.
+"""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sklearn.pipeline import Pipeline
+
+from mlwf import storage
+from mlwf.errors import UserError
+from mlwf.features import INPUT_COLUMNS
+from mlwf.model import TrainConfig, TrainResult
+from mlwf.versions import code_version, package_versions
+
+MODEL_NAME = "storm-damage"
+
+
+@dataclass(frozen=True)
+class StoredModel:
+    model: Pipeline
+    version: str
+    url: str
+    metadata: dict[str, Any]
+
+
+def version_for(data_version: str, config: TrainConfig) -> str:
+    """The version a model trained on this data with these parameters by this code gets."""
+    return storage.fingerprint(data_version, asdict(config), code_version())
+
+
+def find(models_url: str, data_version: str, config: TrainConfig) -> StoredModel | None:
+    """The current model if it was trained on exactly these inputs (then training is skipped)."""
+    current = storage.current(storage.join(models_url, MODEL_NAME))
+    if current is None or current.version != version_for(data_version, config):
+        return None
+    return load(models_url, current.version)
+
+
+def save(
+    models_url: str, result: TrainResult, data_version: str, config: TrainConfig, curves_png: bytes
+) -> StoredModel:
+    """Publish a trained model, its metadata and its evaluation curves as a new version."""
+    base = storage.join(models_url, MODEL_NAME)
+    version = version_for(data_version, config)
+    metadata = {
+        "name": MODEL_NAME,
+        "version": version,
+        "created_at": datetime.now(UTC).isoformat(),
+        "data_version": data_version,
+        "code_version": code_version(),
+        "library_versions": package_versions(),
+        "params": asdict(config),
+        "input_columns": list(INPUT_COLUMNS),
+        "features": list(result.model.named_steps["features"].feature_names_),
+        "train_years": result.train_years,
+        "test_years": result.test_years,
+        "rows": result.rows,
+        "metrics": result.metrics,
+    }
+
+    def write(target: str) -> dict[str, Any]:
+        storage.write_bytes(storage.join(target, "model.pkl"), pickle.dumps(result.model))
+        storage.write_bytes(storage.join(target, "curves.png"), curves_png)
+        storage.write_json(storage.join(target, "metadata.json"), metadata)
+        return {"metrics": result.metrics}
+
+    published = storage.publish(base, version, write)
+    return StoredModel(result.model, version, published.url, metadata)
+
+
+def load(models_url: str, version: str | None = None) -> StoredModel:
+    """The current model (or a given version); a clear error if there is none or it is broken."""
+    base = storage.join(models_url, MODEL_NAME)
+    if version is None:
+        current = storage.current(base)
+        if current is None:
+            raise UserError(f"no model in {base}: run train first")
+        version = current.version
+    url = storage.join(base, version)
+    if not storage.exists(storage.join(url, "model.pkl")):
+        raise UserError(f"model version {version} not found in {base}")
+    try:
+        metadata = storage.read_json(storage.join(url, "metadata.json"))
+        fs, path = storage.url_to_fs(storage.join(url, "model.pkl"))
+        with fs.open(path, "rb") as handle:
+            model = pickle.loads(handle.read())
+    except (pickle.UnpicklingError, EOFError, ValueError, KeyError, AttributeError, ImportError) as exc:
+        raise UserError(f"model {url} is unreadable: {type(exc).__name__}: {exc}") from None
+    if not isinstance(model, Pipeline) or "features" not in model.named_steps:
+        raise UserError(f"model {url} is not a storm-damage pipeline")
+    return StoredModel(model, version, url, metadata)
+
+
+def curves_png(stored: StoredModel) -> bytes:
+    fs, path = storage.url_to_fs(storage.join(stored.url, "curves.png"))
+    with fs.open(path, "rb") as handle:
+        return bytes(handle.read())
+
+
+def check_schema(stored: StoredModel, columns: list[str]) -> None:
+    """Fail before scoring if the data lacks a column the model was trained on."""
+    missing = [c for c in stored.metadata.get("input_columns", []) if c not in columns]
+    if missing:
+        raise UserError(
+            f"model {stored.version} does not match the data: missing column(s) {', '.join(missing)}"
+        )

@@ -1,0 +1,227 @@
+"""Environment settings: one YAML file per environment in ``environments/``, validated on load.
+
+The model is shared by the Pulumi stacks and the flows. Validation errors name the file, the
+field and what was expected, e.g.::
+
+    environments/prod.yaml: dask.spot_scheduler: the prod scheduler must not run on Fargate Spot
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator, model_validator
+
+from mlwf.errors import UserError
+
+Tier = Literal["dev", "staging", "prod"]
+
+# What each tier may ask for at most: a settings file cannot raise its own ceiling.
+TIER_MAX_WORKERS: dict[str, int] = {"dev": 8, "staging": 16, "prod": 64}
+REQUIRED_COST_TAGS = ("CostCenter", "Owner", "Project")
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
+# Fargate task sizes: CPU units -> allowed memory (MiB).
+FARGATE_MEMORY: dict[int, range] = {
+    256: range(512, 2049, 512),
+    512: range(1024, 4097, 1024),
+    1024: range(2048, 8193, 1024),
+    2048: range(4096, 16385, 1024),
+    4096: range(8192, 30721, 1024),
+    8192: range(16384, 61441, 4096),
+    16384: range(32768, 122881, 8192),
+}
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NetworkSettings(Strict):
+    vpc_cidr: ipaddress.IPv4Network
+    az_count: int = Field(ge=2, le=4)
+    nat_gateways: int = Field(ge=0)
+    flow_logs: bool = False
+    admin_cidr: ipaddress.IPv4Network | None = None
+    public_subnets: list[ipaddress.IPv4Network] | None = None
+    private_subnets: list[ipaddress.IPv4Network] | None = None
+
+    @field_validator("vpc_cidr")
+    @classmethod
+    def _vpc_size(cls, value: ipaddress.IPv4Network) -> ipaddress.IPv4Network:
+        if not 16 <= value.prefixlen <= 24:
+            raise ValueError("expected a VPC CIDR between /16 and /24")
+        if not value.is_private:
+            raise ValueError("expected a private (RFC 1918) range")
+        return value
+
+    @field_validator("admin_cidr")
+    @classmethod
+    def _admin_not_internet(cls, value: ipaddress.IPv4Network | None) -> ipaddress.IPv4Network | None:
+        if value is not None and value.prefixlen < 16:
+            raise ValueError("expected a narrow admin range (/16 or longer), never the internet")
+        return value
+
+    @model_validator(mode="after")
+    def _subnets(self) -> NetworkSettings:
+        if self.nat_gateways > self.az_count:
+            raise ValueError(f"nat_gateways ({self.nat_gateways}) cannot exceed az_count ({self.az_count})")
+        public, private = self.subnets()
+        if len(public) != self.az_count or len(private) != self.az_count:
+            raise ValueError(f"expected {self.az_count} public and {self.az_count} private subnets (one per AZ)")
+        every = public + private
+        for index, subnet in enumerate(every):
+            if not subnet.subnet_of(self.vpc_cidr):
+                raise ValueError(f"subnet {subnet} is outside the VPC {self.vpc_cidr}")
+            for other in every[index + 1 :]:
+                if subnet.overlaps(other):
+                    raise ValueError(f"subnets {subnet} and {other} overlap")
+        return self
+
+    def subnets(self) -> tuple[list[ipaddress.IPv4Network], list[ipaddress.IPv4Network]]:
+        """Public and private subnets: as given, or the VPC split into 2 x az_count equal ranges."""
+        if self.public_subnets is not None or self.private_subnets is not None:
+            return list(self.public_subnets or []), list(self.private_subnets or [])
+        bits = (2 * self.az_count - 1).bit_length()
+        pieces = list(self.vpc_cidr.subnets(prefixlen_diff=bits))
+        return pieces[: self.az_count], pieces[self.az_count : 2 * self.az_count]
+
+
+class StorageSettings(Strict):
+    versioning: bool
+    noncurrent_version_expiry_days: int = Field(default=30, ge=1)
+    raw_transition_to_ia_days: int | None = Field(default=None, ge=30)
+    scores_expiry_days: int | None = Field(default=None, ge=1)
+
+
+class DaskSettings(Strict):
+    scheduler_cpu: int = 1024
+    scheduler_memory_mib: int = 4096
+    worker_cpu: int = 1024
+    worker_memory_mib: int = 4096
+    n_workers: int = Field(default=2, ge=1)
+    max_workers: int = Field(default=4, ge=1)
+    spot_workers: bool = False
+    spot_scheduler: bool = False
+    idle_timeout_minutes: int = Field(default=15, ge=1, le=240)
+    max_lifetime_minutes: int = Field(default=240, ge=10, le=1440)
+
+    @model_validator(mode="after")
+    def _sizes(self) -> DaskSettings:
+        for role in ("scheduler", "worker"):
+            cpu, memory = getattr(self, f"{role}_cpu"), getattr(self, f"{role}_memory_mib")
+            if cpu not in FARGATE_MEMORY:
+                raise ValueError(f"{role}_cpu {cpu} is not a Fargate size (expected one of {sorted(FARGATE_MEMORY)})")
+            allowed = FARGATE_MEMORY[cpu]
+            if memory not in allowed:
+                raise ValueError(
+                    f"{role}_memory_mib {memory} is not valid with {cpu} CPU units "
+                    f"(expected {allowed.start}-{allowed.stop - 1} in steps of {allowed.step})"
+                )
+        if self.n_workers > self.max_workers:
+            raise ValueError(f"n_workers ({self.n_workers}) exceeds max_workers ({self.max_workers})")
+        if self.idle_timeout_minutes >= self.max_lifetime_minutes:
+            raise ValueError("idle_timeout_minutes must be shorter than max_lifetime_minutes")
+        return self
+
+
+class PrefectSettings(Strict):
+    work_pool: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{2,62}$")
+    api_url: HttpUrl
+
+
+class ImageSettings(Strict):
+    repository: str = Field(pattern=r"^[a-z0-9][a-z0-9._/-]{1,255}$")
+
+
+class Settings(Strict):
+    """One environment of the platform."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]{1,20}$")
+    tier: Tier
+    region: str = Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+    account_id: str = Field(pattern=r"^\d{12}$")
+    name_prefix: str = Field(pattern=r"^[a-z][a-z0-9-]{2,30}$")
+    cost_tags: dict[str, str]
+    network: NetworkSettings
+    storage: StorageSettings
+    dask: DaskSettings
+    log_retention_days: int
+    deletion_protection: bool
+    prefect: PrefectSettings
+    image: ImageSettings
+
+    @field_validator("cost_tags")
+    @classmethod
+    def _cost_tags(cls, value: dict[str, str]) -> dict[str, str]:
+        missing = [t for t in REQUIRED_COST_TAGS if not value.get(t)]
+        if missing:
+            raise ValueError(f"missing required cost tag(s) {', '.join(missing)}")
+        return value
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _retention(cls, value: int) -> int:
+        if value not in LOG_RETENTION_DAYS:
+            raise ValueError(f"expected a CloudWatch retention period, one of {LOG_RETENTION_DAYS}")
+        return value
+
+    @model_validator(mode="after")
+    def _tier_rules(self) -> Settings:
+        cap = TIER_MAX_WORKERS[self.tier]
+        if self.dask.max_workers > cap:
+            raise ValueError(f"dask.max_workers {self.dask.max_workers} is above the {self.tier} maximum of {cap}")
+        if self.tier == "prod":
+            if self.dask.spot_scheduler:
+                raise ValueError("dask.spot_scheduler: the prod scheduler must not run on Fargate Spot")
+            if not self.storage.versioning:
+                raise ValueError("storage.versioning: prod buckets must be versioned")
+            if not self.deletion_protection:
+                raise ValueError("deletion_protection: must be true in prod")
+            if self.network.nat_gateways != self.network.az_count:
+                raise ValueError("network.nat_gateways: prod needs one NAT gateway per AZ")
+        return self
+
+    @property
+    def tags(self) -> dict[str, str]:
+        """The tags every resource of this environment carries."""
+        return {**self.cost_tags, "Environment": self.name, "ManagedBy": "ml-workflows"}
+
+
+def load_settings(path: str | Path) -> Settings:
+    """Read and validate one settings file; UserError naming file, field and expectation."""
+    path = Path(path)
+    try:
+        document = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read settings ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        raise UserError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
+    if not isinstance(document, dict):
+        raise UserError(f"{path}: expected a mapping of settings at the top level")
+    try:
+        settings = Settings.model_validate(document)
+    except ValidationError as exc:
+        raise UserError(f"{path}: " + "; ".join(_describe(e) for e in exc.errors())) from None
+    if settings.name != path.stem:
+        raise UserError(f"{path}: name: expected {path.stem!r} (the file name), got {settings.name!r}")
+    return settings
+
+
+def load_environment(name: str, directory: str | Path) -> Settings:
+    path = Path(directory) / f"{name}.yaml"
+    if not path.exists():
+        known = sorted(p.stem for p in Path(directory).glob("*.yaml"))
+        raise UserError(f"unknown environment {name!r} (known: {', '.join(known) or 'none'} in {directory})")
+    return load_settings(path)
+
+
+def _describe(error: dict[str, object]) -> str:
+    location = ".".join(str(part) for part in error.get("loc", ()) if part != "__root__")
+    message = str(error.get("msg", "invalid"))
+    message = message.removeprefix("Value error, ")
+    if error.get("type") == "extra_forbidden":
+        message = "unknown key"
+    return f"{location}: {message}" if location else message

@@ -1,0 +1,151 @@
+"""Storage is fsspec URLs throughout: a local folder by default, ``s3://`` in the cloud.
+
+Two guarantees live here and nowhere else:
+
+* `write_bytes` makes a single object appear whole or not at all (a rename on a local disk,
+  one PUT on an object store).
+* `publish` makes a multi-file dataset appear whole or not at all: files are written under a
+  version folder named by the content of their inputs, and only then does the dataset's
+  ``_CURRENT.json`` pointer switch to it. Readers resolve the pointer (`current`), so they never
+  see a partial result; publishing the same version again is a no-op, never a second copy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import fsspec
+from fsspec.implementations.local import LocalFileSystem
+
+POINTER = "_CURRENT.json"
+KEEP_VERSIONS = 2
+
+
+def url_to_fs(url: str) -> tuple[fsspec.AbstractFileSystem, str]:
+    """The filesystem and the path inside it for any fsspec URL or local path."""
+    fs, path = fsspec.core.url_to_fs(url)
+    return fs, path
+
+
+def join(url: str, *parts: str) -> str:
+    """Join URL segments with "/" (object stores have no os.sep)."""
+    return "/".join([url.rstrip("/"), *(p.strip("/") for p in parts)])
+
+
+def is_local(fs: fsspec.AbstractFileSystem) -> bool:
+    return isinstance(fs, LocalFileSystem)
+
+
+def write_bytes(url: str, data: bytes) -> None:
+    """Write one object atomically: readers see the old content or the new, never a part."""
+    fs, path = url_to_fs(url)
+    if not is_local(fs):
+        fs.pipe_file(path, data)
+        return
+    directory = os.path.dirname(path) or "."
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(url: str, document: Any) -> None:
+    write_bytes(url, json.dumps(document, indent=2, sort_keys=True, default=str).encode())
+
+
+def read_json(url: str) -> Any:
+    fs, path = url_to_fs(url)
+    with fs.open(path, "rb") as handle:
+        return json.loads(handle.read())
+
+
+def exists(url: str) -> bool:
+    fs, path = url_to_fs(url)
+    return bool(fs.exists(path))
+
+
+def remove(url: str) -> None:
+    """Remove a file or a folder tree if it exists."""
+    fs, path = url_to_fs(url)
+    if fs.exists(path):
+        fs.rm(path, recursive=True)
+
+
+def fingerprint(*parts: Any) -> str:
+    """A short, stable content key for the given JSON-serialisable parts."""
+    payload = json.dumps(parts, sort_keys=True, default=str).encode()
+    return hashlib.sha256(payload).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Published:
+    """Where a dataset version lives and whether this call wrote it."""
+
+    url: str
+    version: str
+    written: bool
+    meta: dict[str, Any]
+
+
+def current(base_url: str) -> Published | None:
+    """The dataset version that readers should use, or None if nothing was ever published."""
+    pointer = join(base_url, POINTER)
+    if not exists(pointer):
+        return None
+    doc = read_json(pointer)
+    return Published(join(base_url, doc["version"]), doc["version"], False, doc.get("meta", {}))
+
+
+def publish(
+    base_url: str,
+    version: str,
+    write: Callable[[str], dict[str, Any] | None],
+    meta: dict[str, Any] | None = None,
+) -> Published:
+    """Write a dataset version with ``write(version_url)`` and switch readers to it atomically.
+
+    If the pointer already names ``version`` the call is a no-op. A half-written folder left by
+    a crashed attempt is removed before writing again, so nothing partial is ever pointed at.
+    """
+    existing = current(base_url)
+    if existing is not None and existing.version == version:
+        return existing
+    target = join(base_url, version)
+    remove(target)
+    extra = write(target) or {}
+    doc = {
+        "version": version,
+        "published_at": datetime.now(UTC).isoformat(),
+        "meta": {**(meta or {}), **extra},
+    }
+    write_json(join(base_url, POINTER), doc)
+    _prune(base_url, keep={version, *(e.version for e in [existing] if e is not None)})
+    return Published(target, version, True, doc["meta"])
+
+
+def _prune(base_url: str, keep: Iterable[str]) -> None:
+    """Remove versions older than the current and the previous one (a reader may still be on it)."""
+    fs, path = url_to_fs(base_url)
+    keep = set(keep)
+    for entry in fs.ls(path, detail=True):
+        name = entry["name"].rstrip("/").rsplit("/", 1)[-1]
+        if entry["type"] == "directory" and name not in keep and not name.startswith("_"):
+            fs.rm(entry["name"], recursive=True)
+
+
+def unique_suffix() -> str:
+    return uuid.uuid4().hex[:8]
