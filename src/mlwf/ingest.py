@@ -57,7 +57,8 @@ def list_source(source: str, years: list[int] | None = None) -> list[SourceFile]
     """The details files at ``source`` (a folder/directory URL or one file), newest per year."""
     try:
         fs, path = storage.url_to_fs(source)
-        if fs.isfile(path):
+        # Decide by name, not fs.isfile: an HTTP directory listing is a "file" to fsspec.
+        if DETAILS_FILE_PATTERN.match(path.rstrip("/").rsplit("/", 1)[-1]):
             entries = [path]
         else:
             entries = [e if isinstance(e, str) else e["name"] for e in fs.ls(path, detail=False)]
@@ -96,13 +97,19 @@ def validate_details(name: str, data: bytes) -> int:
         decoded = text.decode("latin-1")
     if not decoded.strip():
         raise BadInputFile(name, "empty file (no header, no events)")
-    header = next(csv.reader(io.StringIO(decoded[:65536])))
+    rows = csv.reader(io.StringIO(decoded))
+    header = next(rows)
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
         raise BadInputFile(name, f"missing required column(s) {', '.join(missing)}")
     unexpected = [c for c in header if c not in DETAILS_COLUMNS]
     if unexpected:
         raise BadInputFile(name, f"unexpected column(s) {', '.join(unexpected)} (not in format v1.0)")
+    for line_number, row in enumerate(rows, start=2):
+        if len(row) != len(header):
+            raise BadInputFile(
+                name, f"not a readable CSV (line {line_number} has {len(row)} fields, the header {len(header)})"
+            )
     try:
         frame = pd.read_csv(io.StringIO(decoded), dtype=str, keep_default_na=False, on_bad_lines="error")
     except (pd.errors.ParserError, ValueError) as exc:

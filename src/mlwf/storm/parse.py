@@ -24,7 +24,7 @@ _UNIT = {"": 1.0, "H": 1e2, "K": 1e3, "M": 1e6, "B": 1e9}
 _CANONICAL_BY_UPPER = {name.upper(): name for name in CANONICAL_EVENT_TYPES}
 _ALIASES = tuple((re.compile(pattern), name) for pattern, name in EVENT_TYPE_ALIASES)
 _PHRASE_SPLIT = re.compile(r"\s*(?:/|,|;|&|\bAND\b)\s*")
-_ZONE = re.compile(r"^(?P<abbr>[A-Z]{2,4})(?P<offset>[+-]\d{1,2})?$")
+_ZONE = re.compile(r"^(?P<abbr>[A-Z]{2,4})(?P<offset>[+-]?\d{1,2})?$")
 
 
 def parse_damage(values: pd.Series) -> pd.Series:
@@ -49,9 +49,10 @@ def canonical_event_type(raw: str) -> str:
     for candidate in (text, first):
         if candidate in _CANONICAL_BY_UPPER:
             return _CANONICAL_BY_UPPER[candidate]
-    for pattern, name in _ALIASES:
-        if pattern.match(first):
-            return name
+    for candidate in (text, first):
+        for pattern, name in _ALIASES:
+            if pattern.match(candidate):
+                return name
     return OTHER_EVENT_TYPE
 
 

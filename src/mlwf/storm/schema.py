@@ -170,7 +170,7 @@ EVENT_TYPE_ALIASES: tuple[tuple[str, str], ...] = (
     (r"TROPICAL STORM", "Tropical Storm"),
     (r"TROPICAL DEPRESSION", "Tropical Depression"),
     (r"STORM SURGE", "Storm Surge/Tide"),
-    (r"(WILD|FOREST|BRUSH) ?FIRE", "Wildfire"),
+    (r"(WILD/FOREST|WILD|FOREST|BRUSH) ?FIRE", "Wildfire"),
     (r"BLIZZARD", "Blizzard"),
     (r"ICE STORM", "Ice Storm"),
     (r"LAKE.EFFECT SNOW", "Lake-Effect Snow"),

@@ -1,0 +1,164 @@
+"""The parsers of the Storm Events quirks, on generated input (hypothesis) and real files."""
+
+from __future__ import annotations
+
+import gzip
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mlwf.storm.parse import (
+    canonical_event_type,
+    clean_details,
+    label_damage,
+    parse_damage,
+    parse_local_times,
+    timezone_offset_hours,
+)
+from mlwf.storm.schema import CANONICAL_EVENT_TYPES, OTHER_EVENT_TYPE
+
+UNITS = {"": 1, "H": 100, "K": 1_000, "M": 1_000_000, "B": 1_000_000_000}
+numbers = st.decimals(min_value=0, max_value=999, places=2, allow_nan=False, allow_infinity=False)
+
+
+@given(number=numbers, unit=st.sampled_from(list(UNITS)), lower=st.booleans())
+def test_damage_strings_become_dollars(number: Decimal, unit: str, lower: bool) -> None:
+    text = f"{number}{unit.lower() if lower else unit}"
+    parsed = parse_damage(pd.Series([text]))[0]
+    assert parsed == pytest.approx(float(number * UNITS[unit]), rel=1e-9)
+
+
+@given(st.text(alphabet="?xyz!$ ,-", min_size=1, max_size=6))
+def test_unreadable_damage_is_missing_not_guessed(text: str) -> None:
+    assert np.isnan(parse_damage(pd.Series([text]))[0])
+
+
+def test_damage_quirks_from_the_real_files() -> None:
+    values = pd.Series(["10.00K", "2.5M", "1B", "5H", "250", "", ".5k", "06", "0K", "1.6B", "1?"])
+    expected = [10_000, 2_500_000, 1e9, 500, 250, np.nan, 500, 6, 0, 1.6e9, np.nan]
+    np.testing.assert_allclose(parse_damage(values).to_numpy(), expected)
+
+
+@pytest.mark.parametrize("name", CANONICAL_EVENT_TYPES)
+def test_canonical_event_types_map_to_themselves(name: str) -> None:
+    assert canonical_event_type(name) == name
+    assert canonical_event_type(f"  {name.upper()} ") == name
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("THUNDERSTORM WINDS/FLASH FLOOD", "Thunderstorm Wind"),
+        ("THUNDERSTORM WIND/ TREES", "Thunderstorm Wind"),
+        ("THUNDERSTORM WINDS FUNNEL CLOU", "Thunderstorm Wind"),
+        ("TSTM WIND", "Thunderstorm Wind"),
+        ("HAIL FLOODING", "Hail"),
+        ("HAIL/ICY ROADS", "Hail"),
+        ("TORNADOES, TSTM WIND, HAIL", "Tornado"),
+        ("TORNADO/WATERSPOUT", "Tornado"),
+        ("FLASH FLOODING", "Flash Flood"),
+        ("MARINE TSTM WIND", "Marine Thunderstorm Wind"),
+        ("HURRICANE OPAL", "Hurricane (Typhoon)"),
+        ("WILD/FOREST FIRE", "Wildfire"),
+        ("SOMETHING ELSE ENTIRELY", OTHER_EVENT_TYPE),
+        ("", OTHER_EVENT_TYPE),
+    ],
+)
+def test_free_text_event_types_are_canonicalised(raw: str, expected: str) -> None:
+    assert canonical_event_type(raw) == expected
+
+
+@given(st.text(max_size=40))
+def test_any_event_type_text_gets_a_known_name(raw: str) -> None:
+    assert canonical_event_type(raw) in (*CANONICAL_EVENT_TYPES, OTHER_EVENT_TYPE)
+
+
+@pytest.mark.parametrize(
+    ("zone", "hours"),
+    [("CST", -6), ("CDT", -5), ("EST-5", -5), ("CST-6", -6), ("CSt", -6), ("SCT", -6), ("AST", -4), ("HST", -10),
+     ("GMT", 0), ("GST10", 10)],
+)
+def test_time_zone_names_give_utc_offsets(zone: str, hours: float) -> None:
+    assert timezone_offset_hours(zone) == hours
+
+
+@pytest.mark.parametrize("zone", ["UNK", "", "XYZ", "12"])
+def test_unknown_time_zones_are_missing(zone: str) -> None:
+    assert np.isnan(timezone_offset_hours(zone))
+
+
+@given(
+    year=st.integers(1950, 2049),
+    month=st.integers(1, 12),
+    day=st.integers(1, 28),
+    hour=st.integers(0, 23),
+    minute=st.integers(0, 59),
+)
+def test_two_digit_years_take_their_century_from_yearmonth(year: int, month: int, day: int, hour: int, minute: int) -> None:
+    stamp = pd.Timestamp(year=year, month=month, day=day, hour=hour, minute=minute)
+    text = stamp.strftime("%d-%b-%y %H:%M:%S").upper()
+    parsed = parse_local_times(pd.Series([text]), pd.Series([f"{year}{month:02d}"]))[0]
+    assert parsed == stamp
+
+
+def _raw_rows(**overrides: str) -> pd.DataFrame:
+    row = {
+        "BEGIN_YEARMONTH": "195004", "END_YEARMONTH": "195004", "EPISODE_ID": "", "EVENT_ID": "10096222",
+        "STATE": "OKLAHOMA", "STATE_FIPS": "40", "YEAR": "1950", "EVENT_TYPE": "Tornado", "CZ_TYPE": "C",
+        "CZ_NAME": "WASHITA", "BEGIN_DATE_TIME": "28-APR-50 14:45:00", "CZ_TIMEZONE": "CST",
+        "END_DATE_TIME": "28-APR-50 15:05:00", "INJURIES_DIRECT": "1", "INJURIES_INDIRECT": "0",
+        "DEATHS_DIRECT": "0", "DEATHS_INDIRECT": "0", "DAMAGE_PROPERTY": "250K", "DAMAGE_CROPS": "0",
+        "MAGNITUDE": "0", "TOR_F_SCALE": "F3", "BEGIN_LAT": "35.12", "BEGIN_LON": "-99.2",
+    }
+    row.update(overrides)
+    return pd.DataFrame([row])
+
+
+def test_clean_details_converts_to_utc_with_a_duration() -> None:
+    out = clean_details(_raw_rows())
+    assert out.loc[0, "begin_utc"] == pd.Timestamp("1950-04-28 20:45:00", tz="UTC")
+    assert out.loc[0, "duration_minutes"] == 20
+    assert out.loc[0, "damage_property_usd"] == 250_000
+    assert out.loc[0, "year"] == 1950
+
+
+def test_clean_details_keeps_gaps_as_missing_values() -> None:
+    out = clean_details(_raw_rows(BEGIN_LAT="", BEGIN_LON="", MAGNITUDE="", CZ_TIMEZONE="UNK", DAMAGE_PROPERTY=""))
+    row = out.iloc[0]
+    assert np.isnan(row["begin_lat"]) and np.isnan(row["magnitude"]) and np.isnan(row["damage_property_usd"])
+    assert pd.isna(row["begin_utc"])
+    assert row["duration_minutes"] == 20  # the local times share the zone, known or not
+    assert label_damage(out).tolist() == [0]
+
+
+def test_clean_details_drops_rows_that_cannot_be_keyed() -> None:
+    rows = pd.concat([_raw_rows(), _raw_rows(EVENT_ID="abc"), _raw_rows(BEGIN_YEARMONTH="", YEAR="")])
+    assert clean_details(rows.reset_index(drop=True))["event_id"].tolist() == [10096222]
+
+
+def test_end_before_begin_has_no_duration() -> None:
+    out = clean_details(_raw_rows(END_DATE_TIME="28-APR-50 13:00:00"))
+    assert np.isnan(out.loc[0, "duration_minutes"])
+
+
+@pytest.mark.parametrize("year", [1993, 1994, 1995])
+def test_real_sample_files_clean_without_losing_events(sample_dir: Path, year: int) -> None:
+    path = next(sample_dir.glob(f"*_d{year}_*.csv.gz"))
+    with gzip.open(path, "rt") as handle:
+        raw = pd.read_csv(handle, dtype=str, keep_default_na=False)
+    out = clean_details(raw)
+    assert len(out) == len(raw)
+    assert out["event_id"].is_unique
+    assert set(out["year"]) == {year}
+    assert out["begin_utc"].notna().mean() > 0.99
+    known = out["tz_offset_hours"].notna()
+    local = out.loc[known, "begin_local"].dt.tz_localize("UTC")
+    shift = pd.to_timedelta(out.loc[known, "tz_offset_hours"], unit="h")
+    assert (local - shift == out.loc[known, "begin_utc"]).all()
+    assert set(out["event_type"]) <= {*CANONICAL_EVENT_TYPES, OTHER_EVENT_TYPE}
+    assert out["damage_property_usd"].max() > 1e6
