@@ -7,22 +7,40 @@ or repeated task never leaves duplicate or partial output.
 from __future__ import annotations
 
 from dataclasses import asdict
+
+from functools import partial
 from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from mlwf import ingest, model_store, prepare, report, score, storage
+from mlwf.errors import UserError
 from mlwf.model import TrainConfig, train
 from mlwf.zones import Zones
 
 
-@task(retries=3, retry_delay_seconds=[2, 10, 30], cache_policy=NO_CACHE)
+def _worth_retrying(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry transient failures (network, storage), never a user error: it would fail again."""
+    try:
+        state.result()
+    except UserError:
+        return False
+    except Exception:
+        return True
+    return True
+
+
+# Inputs are frames, models and datasets: nothing to cache on; outputs are published, not cached.
+stage = partial(task, cache_policy=NO_CACHE, retry_condition_fn=_worth_retrying)
+
+
+@stage(retries=3, retry_delay_seconds=[2, 10, 30])
 def list_source_files(source: str, years: list[int] | None) -> list[ingest.SourceFile]:
     return ingest.list_source(source, years)
 
 
-@task(retries=3, retry_delay_seconds=[2, 10, 30], cache_policy=NO_CACHE, task_run_name="ingest {source.name}")
+@stage(retries=3, retry_delay_seconds=[2, 10, 30], task_run_name="ingest {source.name}")
 def ingest_one(source: ingest.SourceFile, raw_url: str) -> tuple[str, str, str]:
     return ingest.ingest_file(source, raw_url)
 
@@ -38,7 +56,7 @@ def ingest_all(source: str, years: list[int] | None, zones: Zones) -> ingest.Ing
     return result
 
 
-@task(retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
+@stage(retries=1, retry_delay_seconds=5)
 def prepare_curated(zones: Zones) -> storage.Published:
     published = prepare.prepare(ingest.raw_files(zones.raw), zones.curated)
     get_run_logger().info(
@@ -48,7 +66,7 @@ def prepare_curated(zones: Zones) -> storage.Published:
     return published
 
 
-@task(retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
+@stage(retries=1, retry_delay_seconds=5)
 def train_model(zones: Zones, curated: storage.Published, config: TrainConfig) -> model_store.StoredModel:
     logger = get_run_logger()
     existing = model_store.find(zones.models, curated.version, config)
@@ -62,7 +80,7 @@ def train_model(zones: Zones, curated: storage.Published, config: TrainConfig) -
     return stored
 
 
-@task(retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
+@stage(retries=1, retry_delay_seconds=5)
 def score_events(
     zones: Zones, curated: storage.Published, stored: model_store.StoredModel, years: list[int] | None
 ) -> storage.Published:
@@ -71,21 +89,10 @@ def score_events(
     return published
 
 
-@task(retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+@stage(retries=2, retry_delay_seconds=5)
 def write_report(
     zones: Zones, stored: model_store.StoredModel, scores: storage.Published, ingested: ingest.IngestReport
 ) -> storage.Published:
     return report.write_report(
         zones.reports, stored.metadata, scores.meta, asdict(ingested), model_store.curves_png(stored)
     )
-
-
-def summary(stored: model_store.StoredModel, scores: storage.Published, written: storage.Published) -> dict[str, Any]:
-    """What a pipeline run returns (and `mlwf demo` prints)."""
-    return {
-        "model_version": stored.version,
-        "metrics": stored.metadata["metrics"],
-        "scores": scores.url,
-        "scored_rows": scores.meta.get("rows"),
-        "report": storage.join(written.url, "report.md"),
-    }

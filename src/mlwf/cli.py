@@ -95,7 +95,7 @@ def _demo(args: argparse.Namespace) -> int:
     _check_writable(args.output)
     _quiet_runtime()
 
-    from workflows.pipeline import storm_damage_pipeline
+    from workflows.flows import storm_damage_pipeline
 
     result = storm_damage_pipeline(
         source=source, years=args.years, data_root=args.output, split_year=args.split_year

@@ -19,6 +19,7 @@ from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
 from mlwf import storage  # noqa: E402
 
 MODEL_LABELS = {"model": "dask-ml pipeline", "sklearn": "scikit-learn (same data)", "baseline": "baseline (prior)"}
+_ORDER = {name: index for index, name in enumerate(MODEL_LABELS)}
 
 
 def metrics_table(metrics: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
@@ -30,7 +31,7 @@ def metrics_table(metrics: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
             "pr_auc": round(values["pr_auc"], 4),
             "log_loss": round(values["log_loss"], 4),
         }
-        for name, values in metrics.items()
+        for name, values in sorted(metrics.items(), key=lambda item: _ORDER.get(item[0], len(_ORDER)))
     ]
 
 
@@ -60,6 +61,8 @@ def curves_png(y_true: np.ndarray, scores: dict[str, np.ndarray]) -> bytes:
 
 def markdown_summary(model_meta: dict[str, Any], scores_meta: dict[str, Any], ingest: dict[str, Any]) -> str:
     rows = metrics_table(model_meta["metrics"])
+    # Accepted = new or unchanged: the same inputs give the same report, whatever was new.
+    accepted = [*ingest.get("ingested", []), *ingest.get("skipped", [])]
     lines = [
         "# Storm damage pipeline report",
         "",
@@ -70,8 +73,7 @@ def markdown_summary(model_meta: dict[str, Any], scores_meta: dict[str, Any], in
         f"{model_meta['rows']['positive_rate_train']:.1%}",
         f"- Scored {scores_meta.get('rows', 0):,} events, {scores_meta.get('predicted_damaging', 0):,} "
         "predicted to cause property damage",
-        f"- Ingest: {len(ingest.get('ingested', []))} new, {len(ingest.get('skipped', []))} unchanged, "
-        f"{len(ingest.get('quarantined', {}))} quarantined",
+        f"- Source files accepted: {len(accepted)}; quarantined: {len(ingest.get('quarantined', {}))}",
         "",
         "| model | ROC AUC | PR AUC | log loss |",
         "|---|---:|---:|---:|",

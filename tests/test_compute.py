@@ -1,0 +1,119 @@
+"""Cluster lifecycle on real LocalClusters, and the Fargate arguments built from settings."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from distributed import Client
+from distributed.core import Status
+
+from mlwf.compute import ClusterRuntime, LocalSpec, RunInfo, dask_client, fargate_cluster_kwargs
+from mlwf.settings import load_settings
+
+REPO = Path(__file__).resolve().parents[1]
+RUNTIME = ClusterRuntime(
+    cluster_arn="arn:aws:ecs:us-east-1:111111111111:cluster/mlwf-dev",
+    vpc_id="vpc-0abc",
+    private_subnets=["subnet-a", "subnet-b"],
+    scheduler_security_group="sg-sched",
+    worker_security_group="sg-work",
+    execution_role_arn="arn:aws:iam::111111111111:role/mlwf-dev-exec",
+    task_role_arn="arn:aws:iam::111111111111:role/mlwf-dev-dask",
+    log_group="/mlwf/dev/dask",
+    image="111111111111.dkr.ecr.us-east-1.amazonaws.com/mlwf/flows:py3.11-abc123",
+    data_root="s3://mlwf-dev-data",
+)
+RUN = RunInfo("dev", "flow-run-1", datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC))
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_fargate_clusters_use_private_ips_and_pre_created_resources(env: str) -> None:
+    settings = load_settings(REPO / "environments" / f"{env}.yaml")
+    kwargs = fargate_cluster_kwargs(settings, RUNTIME, RUN)
+    assert kwargs["fargate_use_private_ip"] is True
+    assert kwargs["subnets"] == RUNTIME.private_subnets
+    assert kwargs["security_groups"] == ["sg-sched", "sg-work"]
+    assert kwargs["cluster_arn"] == RUNTIME.cluster_arn and kwargs["vpc"] == "vpc-0abc"
+    assert kwargs["task_role_arn"] == RUNTIME.task_role_arn
+    assert kwargs["execution_role_arn"] == RUNTIME.execution_role_arn
+    assert kwargs["cloudwatch_logs_group"] == "/mlwf/dev/dask"
+    assert kwargs["image"] == RUNTIME.image
+    assert kwargs["skip_cleanup"] is True, "dask-cloudprovider's cleanup deletes other runs' resources"
+    assert kwargs["scheduler_timeout"] == f"{settings.dask.idle_timeout_minutes} minutes"
+    assert kwargs["worker_extra_args"] == ["--lifetime", f"{settings.dask.max_lifetime_minutes}m"]
+    assert kwargs["n_workers"] == settings.dask.n_workers
+    assert (kwargs["worker_cpu"], kwargs["worker_mem"]) == (settings.dask.worker_cpu, settings.dask.worker_memory_mib)
+
+
+def test_fargate_clusters_are_tagged_for_cost_and_for_the_reaper() -> None:
+    settings = load_settings(REPO / "environments" / "dev.yaml")
+    tags = fargate_cluster_kwargs(settings, RUNTIME, RUN)["tags"]
+    assert tags["mlwf:platform"] == "ml-workflows"
+    assert tags["mlwf:environment"] == "dev"
+    assert tags["mlwf:flow-run"] == "flow-run-1"
+    assert tags["mlwf:created-at"] == "2026-01-02T03:04:05Z"
+    assert {"CostCenter", "Owner", "Project"} <= set(tags)
+
+
+def test_spot_follows_settings() -> None:
+    dev = load_settings(REPO / "environments" / "dev.yaml")
+    assert fargate_cluster_kwargs(dev, RUNTIME, RUN)["fargate_spot"] is True
+    no_spot = dev.model_copy(update={"dask": dev.dask.model_copy(update={"spot_workers": False})})
+    assert fargate_cluster_kwargs(no_spot, RUNTIME, RUN)["fargate_spot"] is False
+
+
+@pytest.mark.parametrize("image", ["repo/flows", "111111111111.dkr.ecr.us-east-1.amazonaws.com/mlwf/flows"])
+def test_unpinned_images_are_refused(image: str) -> None:
+    settings = load_settings(REPO / "environments" / "dev.yaml")
+    runtime = ClusterRuntime(**{**RUNTIME.__dict__, "image": image})
+    with pytest.raises(ValueError, match="not pinned"):
+        fargate_cluster_kwargs(settings, runtime, RUN)
+
+
+@pytest.mark.slow
+def test_the_cluster_is_closed_after_success_and_after_failure() -> None:
+    with dask_client(LocalSpec(n_workers=1)) as client:
+        cluster = client.cluster
+        assert client.submit(sum, [1, 2]).result() == 3
+    assert cluster.status == Status.closed
+    with pytest.raises(ZeroDivisionError), dask_client(LocalSpec(n_workers=1)) as client:
+        cluster = client.cluster
+        client.submit(lambda: 1 / 0).result()
+    assert cluster.status == Status.closed
+
+
+@pytest.mark.slow
+@pytest.mark.reliability
+def test_sigterm_to_the_flow_process_closes_the_cluster(tmp_path: Path) -> None:
+    address_file = tmp_path / "address"
+    script = textwrap.dedent(
+        f"""
+        import time
+        from mlwf.compute import LocalSpec, dask_client
+        if __name__ == "__main__":
+            with dask_client(LocalSpec(n_workers=1)) as client:
+                open({str(address_file)!r}, "w").write(client.scheduler.address)
+                time.sleep(120)
+        """
+    )
+    (tmp_path / "hold.py").write_text(script)
+    process = subprocess.Popen([sys.executable, str(tmp_path / "hold.py")], cwd=tmp_path)
+    deadline = time.monotonic() + 60
+    while not address_file.exists() or not address_file.read_text():
+        assert time.monotonic() < deadline and process.poll() is None, "the cluster never started"
+        time.sleep(0.2)
+    address = address_file.read_text()
+    with Client(address, timeout=10) as probe:
+        assert len(probe.scheduler_info()["workers"]) == 1
+    os.kill(process.pid, signal.SIGTERM)
+    assert process.wait(timeout=60) != 0
+    with pytest.raises(OSError):
+        Client(address, timeout=3)

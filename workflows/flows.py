@@ -1,0 +1,115 @@
+"""The Prefect flows of the storm-damage workload.
+
+Each stage is a flow of its own (for ad-hoc runs and deployments) and the pipeline chains them
+on a single ephemeral cluster. Flows resolve where they run once (`mlwf.runtime.resolve`) and
+pass typed objects down; only the flow process talks to Prefect, the Dask workers run Dask
+graphs only (no per-worker Prefect API, no "database is locked").
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from prefect import flow
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.runtime import flow_run
+
+from mlwf import model_store, storage
+from mlwf.compute import dask_client
+from mlwf.ingest import NCEI_SOURCE
+from mlwf.model import TrainConfig
+from mlwf.report import markdown_summary, metrics_table
+from mlwf.runtime import LOCAL, Runtime, resolve
+from workflows import stages
+
+
+def _run_id() -> str:
+    return str(flow_run.get_id() or "no-flow-run")
+
+
+def _curated(runtime: Runtime) -> storage.Published:
+    from mlwf.errors import UserError
+
+    published = storage.current(runtime.zones.curated)
+    if published is None:
+        raise UserError(f"no curated data under {runtime.zones.curated}: run the prepare flow first")
+    return published
+
+
+@flow(name="storm-ingest")
+def ingest_flow(
+    source: str = NCEI_SOURCE, years: list[int] | None = None, env: str = LOCAL, data_root: str | None = None,
+    environments_dir: str = "environments",
+) -> dict[str, Any]:
+    """Copy yearly details files into the raw zone; quarantine bad ones."""
+    runtime = resolve(env, data_root, environments_dir)
+    return asdict(stages.ingest_all(source, years, runtime.zones))
+
+
+@flow(name="storm-prepare")
+def prepare_flow(env: str = LOCAL, data_root: str | None = None, environments_dir: str = "environments") -> str:
+    """Clean the raw zone into curated Parquet partitioned by year; returns the curated version."""
+    runtime = resolve(env, data_root, environments_dir)
+    with dask_client(runtime.cluster_spec(_run_id())):
+        return stages.prepare_curated(runtime.zones).version
+
+
+@flow(name="storm-train")
+def train_flow(
+    split_year: int | None = None, env: str = LOCAL, data_root: str | None = None, environments_dir: str = "environments"
+) -> dict[str, Any]:
+    """Train and store the damage model on the current curated data; returns its metadata."""
+    runtime = resolve(env, data_root, environments_dir)
+    curated = _curated(runtime)
+    with dask_client(runtime.cluster_spec(_run_id())):
+        stored = stages.train_model(runtime.zones, curated, TrainConfig(split_year=split_year))
+    return stored.metadata
+
+
+@flow(name="storm-score")
+def score_flow(
+    years: list[int] | None = None, model_version: str | None = None, env: str = LOCAL, data_root: str | None = None,
+    environments_dir: str = "environments",
+) -> str:
+    """Score curated events with a stored model (the current one by default); returns the scores URL."""
+    runtime = resolve(env, data_root, environments_dir)
+    curated = _curated(runtime)
+    stored = model_store.load(runtime.zones.models, model_version)
+    with dask_client(runtime.cluster_spec(_run_id())):
+        return stages.score_events(runtime.zones, curated, stored, years).url
+
+
+@flow(name="storm-damage-pipeline")
+def storm_damage_pipeline(
+    source: str = NCEI_SOURCE,
+    years: list[int] | None = None,
+    env: str = LOCAL,
+    data_root: str | None = None,
+    split_year: int | None = None,
+    score_years: list[int] | None = None,
+    environments_dir: str = "environments",
+) -> dict[str, Any]:
+    """Ingest, prepare, train, score and report on one cluster; publish the report as artifacts."""
+    runtime = resolve(env, data_root, environments_dir)
+    zones = runtime.zones
+    ingested = stages.ingest_all(source, years, zones)
+    with dask_client(runtime.cluster_spec(_run_id())):
+        curated = stages.prepare_curated(zones)
+        stored = stages.train_model(zones, curated, TrainConfig(split_year=split_year))
+        scores = stages.score_events(zones, curated, stored, score_years)
+    written = stages.write_report(zones, stored, scores, ingested)
+    create_table_artifact(key="storm-damage-metrics", table=metrics_table(stored.metadata["metrics"]))
+    create_markdown_artifact(
+        key="storm-damage-report", markdown=markdown_summary(stored.metadata, scores.meta, asdict(ingested))
+    )
+    return {
+        "data_root": zones.root,
+        "curated_version": curated.version,
+        "model_version": stored.version,
+        "metrics": stored.metadata["metrics"],
+        "scores": scores.url,
+        "scored_rows": scores.meta.get("rows"),
+        "report": storage.join(written.url, "report.md"),
+        "quarantined": dict(ingested.quarantined),
+    }
