@@ -40,7 +40,9 @@ def corpus(real: Path) -> dict[str, tuple[bytes, str]]:
             "missing required column(s) DAMAGE_PROPERTY",
         ),
         "extra-column": (
-            gzip.compress("".join([lines[0].rstrip("\n") + ",SURPRISE\n", *(r.rstrip("\n") + ",1\n" for r in lines[1:])]).encode()),
+            gzip.compress(
+                "".join([lines[0].rstrip("\n") + ",SURPRISE\n", *(r.rstrip("\n") + ",1\n" for r in lines[1:])]).encode()
+            ),
             "unexpected column(s) SURPRISE",
         ),
         "wrong-types": (

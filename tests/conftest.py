@@ -56,9 +56,11 @@ def sample_1995(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def dask_client() -> Iterator[object]:
     from distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster:
-        with Client(cluster) as client:
-            yield client
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
 
 
 @pytest.fixture(scope="session")
@@ -115,7 +117,7 @@ def http_dir(tmp_path: Path) -> Iterator[tuple[str, Path]]:
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
 

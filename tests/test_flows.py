@@ -12,11 +12,12 @@ import fsspec
 import pandas as pd
 import pytest
 
-from badfiles import write_corpus
 from mlwf import storage
 from mlwf.errors import UserError
 from mlwf.zones import Zones
 from workflows.flows import ingest_flow, prepare_flow, score_flow, storm_damage_pipeline, train_flow
+
+from badfiles import write_corpus
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_server")]
 
@@ -68,7 +69,8 @@ def test_stage_flows_run_one_after_another(sample_dir: Path, tmp_path: Path) -> 
     curated_version = prepare_flow(data_root=root)
     metadata = train_flow(data_root=root)
     assert metadata["data_version"] == curated_version
-    assert metadata["train_years"] == [1994] and metadata["test_years"] == [1995]
+    assert metadata["train_years"] == [1994]
+    assert metadata["test_years"] == [1995]
     scores_url = score_flow(years=[1995], data_root=root)
     assert len(pd.read_parquet(scores_url)) == 20_461
 
@@ -105,6 +107,7 @@ def test_the_whole_pipeline_reads_and_writes_s3(sample_dir: Path, aws_env: str) 
     keys = set(fs.find("mlwf-dev-data/storm"))
     assert any(k.endswith("raw/storm_events/" + next(sample_dir.glob("*_d1995_*")).name) for k in keys)
     assert any("/curated/storm_events/" in k and "/year=1995/" in k for k in keys)
-    assert any(k.endswith("model.pkl") for k in keys) and any(k.endswith("report.md") for k in keys)
+    assert any(k.endswith("model.pkl") for k in keys)
+    assert any(k.endswith("report.md") for k in keys)
     scores = pd.read_parquet(result["scores"], storage_options={})
     assert len(scores) == result["scored_rows"] == 15_627 + 20_461

@@ -42,8 +42,11 @@ def test_feature_encoder_follows_the_sklearn_contract() -> None:
 
 
 def test_categories_never_seen_in_training_encode_as_zeros() -> None:
-    train_frame = _events(event_type=["Hail"] * 3 + ["Tornado"] * 3, state=["TEXAS"] * 3 + ["IOWA"] * 3,
-                          magnitude=[1.0, 2.0, 3.0, 0.0, 0.0, 1.0])
+    train_frame = _events(
+        event_type=["Hail"] * 3 + ["Tornado"] * 3,
+        state=["TEXAS"] * 3 + ["IOWA"] * 3,
+        magnitude=[1.0, 2.0, 3.0, 0.0, 0.0, 1.0],
+    )
     encoder = FeatureEncoder(min_frequency=1).fit(train_frame)
     new = _events(event_type=["Blizzard"], state=["GUAM"], magnitude=[1.0])
     row = dict(zip(encoder.feature_names_, encoder.transform(new)[0], strict=True))
@@ -67,7 +70,9 @@ def test_evaluate_matches_known_values() -> None:
 
 
 @pytest.fixture(scope="module")
-def curated_sample(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory, dask_client: object) -> storage.Published:
+def curated_sample(
+    sample_dir: Path, tmp_path_factory: pytest.TempPathFactory, dask_client: object
+) -> storage.Published:
     root = tmp_path_factory.mktemp("curated-sample")
     for item in ingest.list_source(str(sample_dir)):
         ingest.ingest_file(item, str(root / "raw"))
@@ -86,7 +91,8 @@ def test_prepare_writes_curated_parquet_partitioned_by_year(curated_sample: stor
     frame = prepare.read_curated(curated_sample).compute()
     assert len(frame) == curated_sample.meta["rows"] == 44_752
     assert frame["event_id"].is_unique
-    assert str(frame["begin_utc"].dtype).startswith("datetime64") and "UTC" in str(frame["begin_utc"].dtype)
+    assert str(frame["begin_utc"].dtype).startswith("datetime64")
+    assert "UTC" in str(frame["begin_utc"].dtype)
 
 
 @pytest.mark.slow
@@ -95,26 +101,33 @@ def test_dask_ml_model_agrees_with_sklearn_and_beats_the_baseline(trained) -> No
     assert abs(metrics["model"]["roc_auc"] - metrics["sklearn"]["roc_auc"]) < 0.02
     assert metrics["model"]["roc_auc"] > metrics["baseline"]["roc_auc"] + 0.2
     assert metrics["model"]["log_loss"] < metrics["baseline"]["log_loss"]
-    assert trained.train_years == [1993, 1994] and trained.test_years == [1995]
+    assert trained.train_years == [1993, 1994]
+    assert trained.test_years == [1995]
 
 
 @pytest.mark.slow
 def test_scoring_handles_unseen_types_and_rerun_is_not_a_second_copy(
-    trained, curated_sample: storage.Published, tmp_path: Path  # type: ignore[no-untyped-def]
+    trained,
+    curated_sample: storage.Published,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
 ) -> None:
     stored = model_store.save(str(tmp_path / "models"), trained, curated_sample.version, TrainConfig(), b"png")
     curated = prepare.read_curated(curated_sample)
     odd = curated.map_partitions(lambda p: p.assign(event_type="Volcanic Ash", state="GUAM"))
     first = score.score(odd, "odd", stored, str(tmp_path / "scores"), years=[1995])
     scores = score.read_scores(str(tmp_path / "scores"))
-    assert len(scores) == 20_461 and scores["p_damage"].between(0, 1).all()
+    assert len(scores) == 20_461
+    assert scores["p_damage"].between(0, 1).all()
     again = score.score(odd, "odd", stored, str(tmp_path / "scores"), years=[1995])
-    assert not again.written and again.version == first.version
+    assert not again.written
+    assert again.version == first.version
     assert len(list((tmp_path / "scores").glob("*/*.parquet"))) == len(list(Path(first.url).glob("*.parquet")))
 
 
 @pytest.mark.slow
-def test_stored_models_round_trip_with_their_metadata(trained, curated_sample: storage.Published, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_stored_models_round_trip_with_their_metadata(
+    trained, curated_sample: storage.Published, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     models = str(tmp_path / "models")
     stored = model_store.save(models, trained, curated_sample.version, TrainConfig(), b"png")
     loaded = model_store.load(models)
@@ -132,7 +145,9 @@ def test_stored_models_round_trip_with_their_metadata(trained, curated_sample: s
 
 
 @pytest.mark.reliability
-def test_a_model_that_does_not_match_the_data_is_refused(trained, curated_sample: storage.Published, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_model_that_does_not_match_the_data_is_refused(
+    trained, curated_sample: storage.Published, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     stored = model_store.save(str(tmp_path / "models"), trained, curated_sample.version, TrainConfig(), b"png")
     curated = prepare.read_curated(curated_sample).drop(columns=["magnitude"])
     with pytest.raises(UserError, match=r"does not match the data: missing column\(s\) magnitude"):

@@ -80,8 +80,18 @@ def test_any_event_type_text_gets_a_known_name(raw: str) -> None:
 
 @pytest.mark.parametrize(
     ("zone", "hours"),
-    [("CST", -6), ("CDT", -5), ("EST-5", -5), ("CST-6", -6), ("CSt", -6), ("SCT", -6), ("AST", -4), ("HST", -10),
-     ("GMT", 0), ("GST10", 10)],
+    [
+        ("CST", -6),
+        ("CDT", -5),
+        ("EST-5", -5),
+        ("CST-6", -6),
+        ("CSt", -6),
+        ("SCT", -6),
+        ("AST", -4),
+        ("HST", -10),
+        ("GMT", 0),
+        ("GST10", 10),
+    ],
 )
 def test_time_zone_names_give_utc_offsets(zone: str, hours: float) -> None:
     assert timezone_offset_hours(zone) == hours
@@ -99,7 +109,9 @@ def test_unknown_time_zones_are_missing(zone: str) -> None:
     hour=st.integers(0, 23),
     minute=st.integers(0, 59),
 )
-def test_two_digit_years_take_their_century_from_yearmonth(year: int, month: int, day: int, hour: int, minute: int) -> None:
+def test_two_digit_years_take_their_century_from_yearmonth(
+    year: int, month: int, day: int, hour: int, minute: int
+) -> None:
     stamp = pd.Timestamp(year=year, month=month, day=day, hour=hour, minute=minute)
     text = stamp.strftime("%d-%b-%y %H:%M:%S").upper()
     parsed = parse_local_times(pd.Series([text]), pd.Series([f"{year}{month:02d}"]))[0]
@@ -108,12 +120,29 @@ def test_two_digit_years_take_their_century_from_yearmonth(year: int, month: int
 
 def _raw_rows(**overrides: str) -> pd.DataFrame:
     row = {
-        "BEGIN_YEARMONTH": "195004", "END_YEARMONTH": "195004", "EPISODE_ID": "", "EVENT_ID": "10096222",
-        "STATE": "OKLAHOMA", "STATE_FIPS": "40", "YEAR": "1950", "EVENT_TYPE": "Tornado", "CZ_TYPE": "C",
-        "CZ_NAME": "WASHITA", "BEGIN_DATE_TIME": "28-APR-50 14:45:00", "CZ_TIMEZONE": "CST",
-        "END_DATE_TIME": "28-APR-50 15:05:00", "INJURIES_DIRECT": "1", "INJURIES_INDIRECT": "0",
-        "DEATHS_DIRECT": "0", "DEATHS_INDIRECT": "0", "DAMAGE_PROPERTY": "250K", "DAMAGE_CROPS": "0",
-        "MAGNITUDE": "0", "TOR_F_SCALE": "F3", "BEGIN_LAT": "35.12", "BEGIN_LON": "-99.2",
+        "BEGIN_YEARMONTH": "195004",
+        "END_YEARMONTH": "195004",
+        "EPISODE_ID": "",
+        "EVENT_ID": "10096222",
+        "STATE": "OKLAHOMA",
+        "STATE_FIPS": "40",
+        "YEAR": "1950",
+        "EVENT_TYPE": "Tornado",
+        "CZ_TYPE": "C",
+        "CZ_NAME": "WASHITA",
+        "BEGIN_DATE_TIME": "28-APR-50 14:45:00",
+        "CZ_TIMEZONE": "CST",
+        "END_DATE_TIME": "28-APR-50 15:05:00",
+        "INJURIES_DIRECT": "1",
+        "INJURIES_INDIRECT": "0",
+        "DEATHS_DIRECT": "0",
+        "DEATHS_INDIRECT": "0",
+        "DAMAGE_PROPERTY": "250K",
+        "DAMAGE_CROPS": "0",
+        "MAGNITUDE": "0",
+        "TOR_F_SCALE": "F3",
+        "BEGIN_LAT": "35.12",
+        "BEGIN_LON": "-99.2",
     }
     row.update(overrides)
     return pd.DataFrame([row])
@@ -130,7 +159,9 @@ def test_clean_details_converts_to_utc_with_a_duration() -> None:
 def test_clean_details_keeps_gaps_as_missing_values() -> None:
     out = clean_details(_raw_rows(BEGIN_LAT="", BEGIN_LON="", MAGNITUDE="", CZ_TIMEZONE="UNK", DAMAGE_PROPERTY=""))
     row = out.iloc[0]
-    assert np.isnan(row["begin_lat"]) and np.isnan(row["magnitude"]) and np.isnan(row["damage_property_usd"])
+    assert np.isnan(row["begin_lat"])
+    assert np.isnan(row["magnitude"])
+    assert np.isnan(row["damage_property_usd"])
     assert pd.isna(row["begin_utc"])
     assert row["duration_minutes"] == 20  # the local times share the zone, known or not
     assert label_damage(out).tolist() == [0]

@@ -22,7 +22,8 @@ def test_publish_points_readers_at_the_new_version(tmp_path: Path) -> None:
     base = str(tmp_path / "ds")
     assert storage.current(base) is None
     published = storage.publish(base, "v1", _writer({"a.txt": b"1"}))
-    assert published.written and published.meta == {"files": 1}
+    assert published.written
+    assert published.meta == {"files": 1}
     assert storage.current(base).version == "v1"  # type: ignore[union-attr]
     assert (tmp_path / "ds" / "v1" / "a.txt").read_bytes() == b"1"
 
@@ -32,7 +33,8 @@ def test_publishing_the_same_version_again_is_a_no_op(tmp_path: Path) -> None:
     storage.publish(base, "v1", _writer({"a.txt": b"1"}))
     calls = []
     again = storage.publish(base, "v1", lambda target: calls.append(target))  # type: ignore[func-returns-value]
-    assert not again.written and calls == []
+    assert not again.written
+    assert calls == []
 
 
 @pytest.mark.reliability
@@ -44,7 +46,7 @@ def test_a_failed_write_leaves_readers_on_the_previous_version(tmp_path: Path) -
         storage.write_bytes(storage.join(target, "part-0"), b"half")
         raise OSError("disk went away")
 
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="disk went away"):
         storage.publish(base, "v2", crash)
     assert storage.current(base).version == "v1"  # type: ignore[union-attr]
     # A retry removes the half-written folder before writing: no stale part survives.

@@ -39,7 +39,10 @@ def _curated(runtime: Runtime) -> storage.Published:
 
 @flow(name="storm-ingest")
 def ingest_flow(
-    source: str = NCEI_SOURCE, years: list[int] | None = None, env: str = LOCAL, data_root: str | None = None,
+    source: str = NCEI_SOURCE,
+    years: list[int] | None = None,
+    env: str = LOCAL,
+    data_root: str | None = None,
     environments_dir: str = "environments",
 ) -> dict[str, Any]:
     """Copy yearly details files into the raw zone; quarantine bad ones."""
@@ -57,7 +60,10 @@ def prepare_flow(env: str = LOCAL, data_root: str | None = None, environments_di
 
 @flow(name="storm-train")
 def train_flow(
-    split_year: int | None = None, env: str = LOCAL, data_root: str | None = None, environments_dir: str = "environments"
+    split_year: int | None = None,
+    env: str = LOCAL,
+    data_root: str | None = None,
+    environments_dir: str = "environments",
 ) -> dict[str, Any]:
     """Train and store the damage model on the current curated data; returns its metadata."""
     runtime = resolve(env, data_root, environments_dir)
@@ -69,7 +75,10 @@ def train_flow(
 
 @flow(name="storm-score")
 def score_flow(
-    years: list[int] | None = None, model_version: str | None = None, env: str = LOCAL, data_root: str | None = None,
+    years: list[int] | None = None,
+    model_version: str | None = None,
+    env: str = LOCAL,
+    data_root: str | None = None,
     environments_dir: str = "environments",
 ) -> str:
     """Score curated events with a stored model (the current one by default); returns the scores URL."""

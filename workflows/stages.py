@@ -6,10 +6,9 @@ or repeated task never leaves duplicate or partial output.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
-
-from functools import partial
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -31,8 +30,13 @@ def _worth_retrying(task: Any, task_run: Any, state: Any) -> bool:
     return True
 
 
-# Inputs are frames, models and datasets: nothing to cache on; outputs are published, not cached.
-stage = partial(task, cache_policy=NO_CACHE, retry_condition_fn=_worth_retrying)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def stage(**options: Any) -> Callable[[F], F]:
+    """A pipeline task: retries only what is worth retrying. Inputs are frames, models and
+    datasets, nothing to cache on; outputs are published, not cached."""
+    return cast(Callable[[F], F], task(cache_policy=NO_CACHE, retry_condition_fn=_worth_retrying, **options))
 
 
 @stage(retries=3, retry_delay_seconds=[2, 10, 30])
@@ -60,7 +64,9 @@ def ingest_all(source: str, years: list[int] | None, zones: Zones) -> ingest.Ing
 def prepare_curated(zones: Zones) -> storage.Published:
     published = prepare.prepare(ingest.raw_files(zones.raw), zones.curated)
     get_run_logger().info(
-        "curated version %s (%s): %s events", published.version, "new" if published.written else "unchanged",
+        "curated version %s (%s): %s events",
+        published.version,
+        "new" if published.written else "unchanged",
         published.meta.get("rows"),
     )
     return published

@@ -28,7 +28,9 @@ def _year(text: str) -> int:
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a year") from None
     if not 1950 <= value <= 2100:
-        raise argparse.ArgumentTypeError(f"year {value} is outside 1950-2100 (the Storm Events database starts in 1950)")
+        raise argparse.ArgumentTypeError(
+            f"year {value} is outside 1950-2100 (the Storm Events database starts in 1950)"
+        )
     return value
 
 
@@ -97,9 +99,7 @@ def _demo(args: argparse.Namespace) -> int:
 
     from workflows.flows import storm_damage_pipeline
 
-    result = storm_damage_pipeline(
-        source=source, years=args.years, data_root=args.output, split_year=args.split_year
-    )
+    result = storm_damage_pipeline(source=source, years=args.years, data_root=args.output, split_year=args.split_year)
     if args.json:
         print(json.dumps(result, indent=2, default=str))
     else:

@@ -9,7 +9,7 @@ class UserError(Exception):
     """Bad input: a file, a setting or an argument that the user must fix."""
 
 
-class BadInputFile(UserError):
+class BadInputFileError(UserError):
     """A data file that cannot be used; `reason` is short enough for a quarantine note."""
 
     def __init__(self, name: str, reason: str) -> None:

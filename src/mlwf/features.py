@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import dask
 import dask.array as da
 import dask.dataframe as dd
 import numpy as np
@@ -37,7 +36,7 @@ def numeric_view(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-class FeatureEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]
+class FeatureEncoder(TransformerMixin, BaseEstimator):
     """One-hot encode categories seen at least ``min_frequency`` times; impute numerics with
     their training median and add a missing-value indicator for each."""
 
@@ -47,8 +46,8 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]
     def fit(self, X: pd.DataFrame | dd.DataFrame, y: Any = None) -> FeatureEncoder:
         numeric = X[list(NUMERIC)]
         if isinstance(X, dd.DataFrame):
-            numeric = numeric.map_partitions(numeric_view, meta={c: "float64" for c in NUMERIC})
-            stats = dask.compute(
+            numeric = numeric.map_partitions(numeric_view, meta=dict.fromkeys(NUMERIC, "float64"))
+            stats = da.compute(
                 len(X),
                 {c: X[c].astype("string").value_counts(split_out=1) for c in CATEGORICAL},
                 numeric.count(),

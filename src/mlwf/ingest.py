@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from mlwf import storage
-from mlwf.errors import BadInputFile, UserError
+from mlwf.errors import BadInputFileError, UserError
 from mlwf.storm.schema import DETAILS_COLUMNS, DETAILS_FILE_PATTERN, INTEGER_COLUMNS, REQUIRED_COLUMNS
 
 log = logging.getLogger(__name__)
@@ -86,44 +86,43 @@ def list_source(source: str, years: list[int] | None = None) -> list[SourceFile]
 
 
 def validate_details(name: str, data: bytes) -> int:
-    """Check one details file completely; return its number of events or raise BadInputFile."""
+    """Check one details file completely; return its number of events or raise BadInputFileError."""
     try:
         text = gzip.decompress(data)
     except (OSError, EOFError, zlib.error) as exc:
-        raise BadInputFile(name, f"not a complete gzip file ({_one_line(exc)})") from None
+        raise BadInputFileError(name, f"not a complete gzip file ({_one_line(exc)})") from None
     try:
         decoded = text.decode("utf-8")
     except UnicodeDecodeError:
         decoded = text.decode("latin-1")
     if not decoded.strip():
-        raise BadInputFile(name, "empty file (no header, no events)")
+        raise BadInputFileError(name, "empty file (no header, no events)")
     rows = csv.reader(io.StringIO(decoded))
     header = next(rows)
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
-        raise BadInputFile(name, f"missing required column(s) {', '.join(missing)}")
+        raise BadInputFileError(name, f"missing required column(s) {', '.join(missing)}")
     unexpected = [c for c in header if c not in DETAILS_COLUMNS]
     if unexpected:
-        raise BadInputFile(name, f"unexpected column(s) {', '.join(unexpected)} (not in format v1.0)")
+        raise BadInputFileError(name, f"unexpected column(s) {', '.join(unexpected)} (not in format v1.0)")
     for line_number, row in enumerate(rows, start=2):
         if len(row) != len(header):
-            raise BadInputFile(
+            raise BadInputFileError(
                 name, f"not a readable CSV (line {line_number} has {len(row)} fields, the header {len(header)})"
             )
     try:
         frame = pd.read_csv(io.StringIO(decoded), dtype=str, keep_default_na=False, on_bad_lines="error")
     except (pd.errors.ParserError, ValueError) as exc:
-        raise BadInputFile(name, f"not a readable CSV ({_one_line(exc)})") from None
+        raise BadInputFileError(name, f"not a readable CSV ({_one_line(exc)})") from None
     if frame.empty:
-        raise BadInputFile(name, "header only, no events")
+        raise BadInputFileError(name, "header only, no events")
     for column in INTEGER_COLUMNS:
         values = frame[column].str.strip()
         bad = ~values.str.fullmatch(r"\d+")
         if bad.any():
-            row = int(bad.to_numpy().argmax())
-            raise BadInputFile(
-                name, f"column {column} has non-integer value {values.iloc[row]!r} on line {row + 2}"
-            )
+            first = int(bad.to_numpy().argmax())
+            value = values.iloc[first]
+            raise BadInputFileError(name, f"column {column} has non-integer value {value!r} on line {first + 2}")
     return len(frame)
 
 
@@ -137,7 +136,7 @@ def ingest_file(source: SourceFile, raw_url: str) -> tuple[str, str, str]:
         return source.name, "skipped", ""
     try:
         rows = validate_details(source.name, data)
-    except BadInputFile as bad:
+    except BadInputFileError as bad:
         _quarantine(raw_url, source.name, data, bad.reason)
         log.warning("quarantined %s: %s", source.name, bad.reason)
         return source.name, "quarantined", bad.reason

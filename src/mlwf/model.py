@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import dask
+import dask.array as da
 import dask.dataframe as dd
 import numpy as np
 import pandas as pd
@@ -53,7 +53,7 @@ class TrainResult:
     metrics: dict[str, dict[str, float]]
     train_years: list[int]
     test_years: list[int]
-    rows: dict[str, int]
+    rows: dict[str, float]
     seconds: dict[str, float]
     test_labels: np.ndarray = field(repr=False)
     test_scores: dict[str, np.ndarray] = field(repr=False)
@@ -68,7 +68,9 @@ def time_split(years: list[int], split_year: int | None) -> tuple[list[int], lis
     train = [y for y in years if y < split]
     test = [y for y in years if y >= split]
     if not train or not test:
-        raise UserError(f"split year {split} leaves no {'training' if not train else 'test'} years in {years[0]}-{years[-1]}")
+        raise UserError(
+            f"split year {split} leaves no {'training' if not train else 'test'} years in {years[0]}-{years[-1]}"
+        )
     return train, test
 
 
@@ -126,7 +128,7 @@ def train(curated: dd.DataFrame, config: TrainConfig) -> TrainResult:
 
     X_test, y_test = _design(encoder, test_frame)
     # dask-ml's StandardScaler.transform scales numpy input in place: always hand it a copy.
-    X_train_np, y_train_np, X_test_np, y_test_np = dask.compute(X_train, y_train, X_test, y_test)
+    X_train_np, y_train_np, X_test_np, y_test_np = da.compute(X_train, y_train, X_test, y_test)
     y_train_np, y_test_np = y_train_np.astype(int), y_test_np.astype(int)
     p_dask = _positive_class(classifier.predict_proba(scaler.transform(X_test_np.copy())))
 

@@ -111,6 +111,4 @@ def check_schema(stored: StoredModel, columns: list[str]) -> None:
     """Fail before scoring if the data lacks a column the model was trained on."""
     missing = [c for c in stored.metadata.get("input_columns", []) if c not in columns]
     if missing:
-        raise UserError(
-            f"model {stored.version} does not match the data: missing column(s) {', '.join(missing)}"
-        )
+        raise UserError(f"model {stored.version} does not match the data: missing column(s) {', '.join(missing)}")

@@ -12,11 +12,11 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from sklearn.metrics import precision_recall_curve, roc_curve
 
-from mlwf import storage  # noqa: E402
+from mlwf import storage
 
 MODEL_LABELS = {"model": "dask-ml pipeline", "sklearn": "scikit-learn (same data)", "baseline": "baseline (prior)"}
 _ORDER = {name: index for index, name in enumerate(MODEL_LABELS)}

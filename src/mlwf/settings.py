@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator, model_validator
@@ -22,7 +22,30 @@ Tier = Literal["dev", "staging", "prod"]
 # What each tier may ask for at most: a settings file cannot raise its own ceiling.
 TIER_MAX_WORKERS: dict[str, int] = {"dev": 8, "staging": 16, "prod": 64}
 REQUIRED_COST_TAGS = ("CostCenter", "Owner", "Project")
-LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
+LOG_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
 # Fargate task sizes: CPU units -> allowed memory (MiB).
 FARGATE_MEMORY: dict[int, range] = {
     256: range(512, 2049, 512),
@@ -218,7 +241,7 @@ def load_environment(name: str, directory: str | Path) -> Settings:
     return load_settings(path)
 
 
-def _describe(error: dict[str, object]) -> str:
+def _describe(error: Any) -> str:
     location = ".".join(str(part) for part in error.get("loc", ()) if part != "__root__")
     message = str(error.get("msg", "invalid"))
     message = message.removeprefix("Value error, ")

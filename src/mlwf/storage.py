@@ -126,15 +126,11 @@ def publish(
         return existing
     target = join(base_url, version)
     remove(target)
-    extra = write(target) or {}
-    doc = {
-        "version": version,
-        "published_at": datetime.now(UTC).isoformat(),
-        "meta": {**(meta or {}), **extra},
-    }
+    merged = {**(meta or {}), **(write(target) or {})}
+    doc = {"version": version, "published_at": datetime.now(UTC).isoformat(), "meta": merged}
     write_json(join(base_url, POINTER), doc)
     _prune(base_url, keep={version, *(e.version for e in [existing] if e is not None)})
-    return Published(target, version, True, doc["meta"])
+    return Published(target, version, True, merged)
 
 
 def _prune(base_url: str, keep: Iterable[str]) -> None:

@@ -1,0 +1,43 @@
+"""Task runner: every check CI runs is a session here, run the same way on a laptop.
+
+Sessions run tools from the locked project environment (`uv run --locked`), so a developer,
+pre-commit and CI all use the versions pinned in uv.lock. Pass arguments after `--` to narrow
+a session, e.g. `uv run nox -s tests -- -m "not slow"`.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.default_venv_backend = "none"
+nox.options.sessions = ["lint", "typecheck", "tests"]
+
+
+def locked(session: nox.Session, *args: str) -> None:
+    session.run("uv", "run", "--locked", *args, external=True)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Lint and check formatting with ruff."""
+    paths = session.posargs or ["."]
+    locked(session, "ruff", "check", *paths)
+    locked(session, "ruff", "format", "--check", *paths)
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """Type-check the project's code with mypy."""
+    locked(session, "mypy", *session.posargs)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the test suite (all markers; narrow with -- -m 'not slow')."""
+    locked(session, "pytest", *session.posargs)
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """Run the storm-damage pipeline locally on the shipped sample."""
+    locked(session, "mlwf", "demo", *session.posargs)

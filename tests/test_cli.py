@@ -1,0 +1,112 @@
+"""`mlwf` as a user runs it: real processes, exit codes, one-line errors, nothing half-written."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+MLWF = str(Path(sys.executable).parent / "mlwf")
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run(*args: str, cwd: Path = REPO, timeout: int = 600) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    return subprocess.run([MLWF, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], *words: str) -> None:
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("mlwf")
+    for word in words:
+        assert word in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.reliability
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["demo", "--years", "1899"], ["year 1899 is outside 1950-2100"]),
+        (["demo", "--years", "soon"], ["'soon' is not a year"]),
+        (["demo", "--split-year"], ["--split-year", "expected one argument"]),
+        (["demo", "--bogus"], ["unrecognized arguments: --bogus"]),
+        (["frobnicate"], ["invalid choice: 'frobnicate'"]),
+        ([], ["the following arguments are required: command"]),
+    ],
+)
+def test_bad_arguments_are_one_line_errors(args: list[str], words: list[str], tmp_path: Path) -> None:
+    assert_one_line_error(run(*args, cwd=tmp_path), *words)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.reliability
+def test_an_unreachable_source_writes_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = run("demo", "--source", str(tmp_path / "nowhere"), "--output", str(out), cwd=tmp_path)
+    assert_one_line_error(result, "cannot read source", "nowhere")
+    assert not out.exists()
+
+
+@pytest.mark.reliability
+def test_a_source_with_no_matching_years_writes_nothing(sample_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = run("demo", "--source", str(sample_dir), "--years", "2001", "--output", str(out), cwd=tmp_path)
+    assert_one_line_error(result, "no StormEvents_details-*.csv.gz files for years [2001]")
+    assert not out.exists()
+
+
+@pytest.mark.reliability
+def test_an_unwritable_output_is_refused(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert_one_line_error(run("demo", "--output", str(blocker / "sub"), cwd=tmp_path), "is not a writable folder")
+
+
+def test_env_check_validates_the_shipped_environments() -> None:
+    result = run("env", "check")
+    assert result.returncode == 0, result.stderr
+    assert [line.split()[1] for line in result.stdout.splitlines()] == [
+        "environments/dev.yaml",
+        "environments/prod.yaml",
+        "environments/staging.yaml",
+    ]
+
+
+@pytest.mark.reliability
+def test_env_check_fails_on_a_bad_file(tmp_path: Path) -> None:
+    bad = tmp_path / "dev.yaml"
+    bad.write_text((REPO / "environments" / "dev.yaml").read_text().replace("az_count: 2", "az_count: two"))
+    result = run("env", "check", str(REPO / "environments" / "prod.yaml"), str(bad))
+    assert result.returncode == 2
+    assert result.stdout.startswith("ok  ")
+    assert_one_line_error(result, f"{bad}: network.az_count: Input should be a valid integer")
+
+
+@pytest.mark.slow
+def test_demo_runs_the_pipeline_and_prints_where_everything_is(tmp_path: Path) -> None:
+    result = run("demo", "--output", str(tmp_path / "out"), "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout[result.stdout.index("{") :])
+    assert summary["scored_rows"] == 44_752
+    assert Path(summary["report"]).is_file()
+    assert abs(summary["metrics"]["model"]["roc_auc"] - summary["metrics"]["sklearn"]["roc_auc"]) < 0.02
+
+
+@pytest.mark.slow
+@pytest.mark.heavy
+def test_demo_over_all_46_years_of_real_data(full_data_dir: Path, tmp_path: Path) -> None:
+    result = run("demo", "--source", str(full_data_dir), "--output", str(tmp_path / "out"), "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout[result.stdout.index("{") :])
+    assert summary["scored_rows"] == 232_242
+    assert summary["quarantined"] == {}
+    metrics = summary["metrics"]
+    assert abs(metrics["model"]["roc_auc"] - metrics["sklearn"]["roc_auc"]) < 0.02
+    assert metrics["model"]["roc_auc"] > metrics["baseline"]["roc_auc"] + 0.2
