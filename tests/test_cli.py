@@ -110,3 +110,36 @@ def test_demo_over_all_46_years_of_real_data(full_data_dir: Path, tmp_path: Path
     metrics = summary["metrics"]
     assert abs(metrics["model"]["roc_auc"] - metrics["sklearn"]["roc_auc"]) < 0.02
     assert metrics["model"]["roc_auc"] > metrics["baseline"]["roc_auc"] + 0.2
+
+
+def test_plan_prints_every_stack_and_environment() -> None:
+    result = run("plan")
+    assert result.returncode == 0, result.stderr
+    assert "12 stack plans" in result.stdout
+    assert "network.nat_gateways: 1 / 2 / 3" in result.stdout
+    for stack in ("network", "storage", "compute", "prefect-agent"):
+        assert f"== {stack}" in result.stdout
+
+
+def test_plan_json_is_one_document_of_stack_plans() -> None:
+    result = run("plan", "--env", "prod", "--stack", "compute", "--json")
+    assert result.returncode == 0, result.stderr
+    (document,) = json.loads(result.stdout)
+    assert (document["env"], document["stack"], document["violations"]) == ("prod", "compute", [])
+    assert {"type", "name", "inputs"} <= set(document["resources"][0])
+    assert "aws:ecs/cluster:Cluster" in {r["type"] for r in document["resources"]}
+
+
+@pytest.mark.reliability
+def test_plan_rejects_unknown_environments_and_stacks() -> None:
+    assert_one_line_error(run("plan", "--env", "qa"), "invalid choice: 'qa'")
+    assert_one_line_error(run("plan", "--stack", "database"), "invalid choice: 'database'")
+
+
+@pytest.mark.reliability
+def test_deploy_without_the_pulumi_cli_says_so_in_one_line(tmp_path: Path) -> None:
+    env = {**os.environ, "PATH": str(Path(sys.executable).parent)}
+    result = subprocess.run(
+        [MLWF, "deploy", "--env", "dev"], cwd=REPO, capture_output=True, text=True, env=env, timeout=120
+    )
+    assert_one_line_error(result, "the Pulumi CLI is not installed")

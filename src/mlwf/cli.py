@@ -15,6 +15,8 @@ from typing import Any, NoReturn
 from mlwf.errors import UserError
 
 EXIT_USER_ERROR = 2
+ENVIRONMENTS = ("dev", "staging", "prod")
+STACK_NAMES = ("network", "storage", "compute", "prefect-agent")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -45,6 +47,16 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--split-year", type=_year, help="first test year (default: the last year in the data)")
     demo.add_argument("--json", action="store_true", help="print the run summary as JSON")
 
+    plan = commands.add_parser("plan", help="plan every stack offline, under Pulumi's mocks")
+    plan.add_argument("--env", action="append", choices=ENVIRONMENTS, help="environment (repeatable; default: all)")
+    plan.add_argument("--stack", action="append", choices=STACK_NAMES, help="stack (repeatable; default: all)")
+    plan.add_argument("--json", action="store_true", help="print one JSON document (a list of stack plans)")
+
+    deploy = commands.add_parser("deploy", help="pulumi up the stacks of an environment in dependency order")
+    deploy.add_argument("--env", required=True, choices=ENVIRONMENTS)
+    deploy.add_argument("--stack", action="append", choices=STACK_NAMES, help="stack (repeatable; default: all)")
+    deploy.add_argument("--image-tag", help="the image tag to deploy (default: derived from uv.lock)")
+
     env = commands.add_parser("env", help="environment settings")
     env_commands = env.add_subparsers(dest="env_command", required=True, parser_class=_Parser)
     check = env_commands.add_parser("check", help="validate environment settings files")
@@ -59,6 +71,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _demo(args)
         if args.command == "env":
             return _env_check(args.files)
+        if args.command == "plan":
+            return _plan(args)
+        if args.command == "deploy":
+            return _deploy(args)
     except UserError as exc:
         print(f"mlwf: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
@@ -84,6 +100,39 @@ def _env_check(files: list[Path]) -> int:
             continue
         print(f"ok  {path} ({settings.tier}, {settings.region}, {settings.network.az_count} AZs)")
     return EXIT_USER_ERROR if failed else 0
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from mlwf.infra.plan import plan_environment
+    from mlwf.infra.report import print_plans
+    from mlwf.settings import load_environment
+
+    repo = _repo_root()
+    plans, settings = [], []
+    for env in dict.fromkeys(args.env or ENVIRONMENTS):
+        settings.append(load_environment(env, repo / "environments"))
+        plans.extend(plan_environment(settings[-1], list(dict.fromkeys(args.stack or STACK_NAMES)), repo))
+    if args.json:
+        print(json.dumps([p.to_json() for p in plans], indent=2, default=str))
+    else:
+        print_plans(plans, settings)
+    return 0
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    from mlwf.infra.deploy import deploy
+
+    updated = deploy(args.env, args.stack, _repo_root(), args.image_tag)
+    print(f"deployed {', '.join(updated)} to {args.env}")
+    return 0
+
+
+def _repo_root() -> Path:
+    """The repository holding environments/ and platform/: the current folder or a parent."""
+    for folder in (Path.cwd(), *Path.cwd().parents):
+        if (folder / "environments").is_dir() and (folder / "platform").is_dir():
+            return folder
+    raise UserError("run mlwf plan/deploy inside the ml-workflows repository (no environments/ and platform/ here)")
 
 
 def _demo(args: argparse.Namespace) -> int:

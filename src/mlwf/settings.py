@@ -167,6 +167,7 @@ class Settings(Strict):
     region: str = Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
     account_id: str = Field(pattern=r"^\d{12}$")
     name_prefix: str = Field(pattern=r"^[a-z][a-z0-9-]{2,30}$")
+    pulumi_organization: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
     cost_tags: dict[str, str]
     network: NetworkSettings
     storage: StorageSettings

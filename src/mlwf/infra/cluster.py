@@ -1,0 +1,189 @@
+"""The compute stack: the ECS cluster with FARGATE and FARGATE_SPOT, the least-privilege roles
+of Dask and flow-run tasks, the Dask log group, and the runtime settings flows read at run time
+(the SSM parameter ``/<prefix>/compute``) so nobody copies IDs by hand."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from mlwf.infra.iam import DATA_ZONES, ECR_PULL, LOG_WRITE, document, statement, trust_policy
+from mlwf.settings import Settings
+
+ECS_TASKS = "ecs-tasks.amazonaws.com"
+
+
+@dataclass(frozen=True)
+class DaskComputeArgs:
+    settings: Settings
+    image: pulumi.Input[str]
+    vpc_id: pulumi.Input[str]
+    private_subnet_ids: pulumi.Input[list[str]]
+    scheduler_security_group_id: pulumi.Input[str]
+    worker_security_group_id: pulumi.Input[str]
+    data_bucket: pulumi.Input[str]
+    data_bucket_arn: pulumi.Input[str]
+    kms_key_arn: pulumi.Input[str]
+    repository_arn: pulumi.Input[str]
+
+
+class DaskCompute(pulumi.ComponentResource):
+    def __init__(self, name: str, args: DaskComputeArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("mlwf:compute:DaskCompute", name, None, opts)
+        self._args = args
+        settings = args.settings
+        self._child = pulumi.ResourceOptions(parent=self)
+        self.cluster = aws.ecs.Cluster(
+            "dask",
+            name=f"{settings.name_prefix}-dask",
+            settings=[aws.ecs.ClusterSettingArgs(name="containerInsights", value="enabled")],
+            opts=self._child,
+        )
+        aws.ecs.ClusterCapacityProviders(
+            "dask",
+            cluster_name=self.cluster.name,
+            capacity_providers=["FARGATE", "FARGATE_SPOT"],
+            default_capacity_provider_strategies=[
+                aws.ecs.ClusterCapacityProvidersDefaultCapacityProviderStrategyArgs(
+                    capacity_provider="FARGATE", weight=1
+                )
+            ],
+            opts=self._child,
+        )
+        self.log_group = aws.cloudwatch.LogGroup(
+            "dask",
+            name=f"/mlwf/{settings.name}/dask",
+            retention_in_days=settings.log_retention_days,
+            opts=self._child,
+        )
+        self.execution_role = self._create_execution_role()
+        self.dask_role = self._role("dask-task", [*self._data_statements()])
+        self.runtime_parameter_name = f"/{settings.name_prefix}/compute"
+        self.flow_role = self._role("flow-run-task", [*self._data_statements(), *self._cluster_statements()])
+        self.runtime_parameter = self._publish_runtime()
+        self.register_outputs({"cluster_arn": self.cluster.arn, "runtime_parameter": self.runtime_parameter.name})
+
+    def _role(self, name: str, statements: list[dict[str, Any]]) -> aws.iam.Role:
+        role = aws.iam.Role(
+            name,
+            name=f"{self._args.settings.name_prefix}-{name}",
+            assume_role_policy=trust_policy(ECS_TASKS),
+            opts=self._child,
+        )
+        aws.iam.RolePolicy(name, role=role.id, policy=document(*statements), opts=self._child)
+        return role
+
+    def _create_execution_role(self) -> aws.iam.Role:
+        """Pulls the image and ships logs for every platform task; nothing else."""
+        return self._role(
+            "task-execution",
+            [
+                statement(ECR_PULL, [self._args.repository_arn]),
+                statement(["ecr:GetAuthorizationToken"], ["*"]),  # the action has no resource-level form
+                statement(LOG_WRITE, [self.log_group.arn.apply(lambda a: f"{a}:*")]),
+            ],
+        )
+
+    def _data_statements(self) -> list[dict[str, Any]]:
+        bucket_arn = self._args.data_bucket_arn
+        objects = [pulumi.Output.concat(bucket_arn, f"/{zone}/*") for zone in DATA_ZONES]
+        return [
+            statement(
+                ["s3:ListBucket"],
+                [bucket_arn],
+                {
+                    "StringLike": {
+                        "s3:prefix": [f"{zone}/*" for zone in DATA_ZONES] + [f"{zone}" for zone in DATA_ZONES]
+                    }
+                },
+            ),
+            statement(["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"], objects),
+            statement(["kms:Decrypt", "kms:GenerateDataKey"], [self._args.kms_key_arn]),
+            statement(LOG_WRITE, [self.log_group.arn.apply(lambda a: f"{a}:*")]),
+        ]
+
+    def _cluster_statements(self) -> list[dict[str, Any]]:
+        """What a flow run needs to start and stop its own Dask cluster on this ECS cluster."""
+        settings = self._args.settings
+        region, account = settings.region, settings.account_id
+        cluster_arn = self.cluster.arn
+        in_cluster = {"ArnEquals": {"ecs:cluster": cluster_arn}}
+        return [
+            statement(["ecs:RunTask"], [f"arn:aws:ecs:{region}:{account}:task-definition/dask-*"], in_cluster),
+            statement(["ecs:StopTask", "ecs:DescribeTasks"], [f"arn:aws:ecs:{region}:{account}:task/*"], in_cluster),
+            statement(["ecs:ListTasks"], [f"arn:aws:ecs:{region}:{account}:container-instance/*"], in_cluster),
+            # Registering and tagging task definitions has no resource-level form in IAM.
+            statement(
+                [
+                    "ecs:RegisterTaskDefinition",
+                    "ecs:DeregisterTaskDefinition",
+                    "ecs:DescribeTaskDefinition",
+                    "ecs:TagResource",
+                ],
+                ["*"],
+            ),
+            statement(["ecs:DescribeClusters"], [cluster_arn]),
+            statement(
+                ["iam:PassRole"],
+                [self.execution_role.arn, self.dask_role.arn],
+                {"StringEquals": {"iam:PassedToService": ECS_TASKS}},
+            ),
+            statement(["logs:DescribeLogGroups"], [f"arn:aws:logs:{region}:{account}:log-group:*"]),
+            statement(["ssm:GetParameter"], [f"arn:aws:ssm:{region}:{account}:parameter{self.runtime_parameter_name}"]),
+        ]
+
+    def _publish_runtime(self) -> aws.ssm.Parameter:
+        args = self._args
+        value = pulumi.Output.all(
+            cluster_arn=self.cluster.arn,
+            vpc_id=args.vpc_id,
+            private_subnets=args.private_subnet_ids,
+            scheduler_security_group=args.scheduler_security_group_id,
+            worker_security_group=args.worker_security_group_id,
+            execution_role_arn=self.execution_role.arn,
+            task_role_arn=self.dask_role.arn,
+            log_group=self.log_group.name,
+            image=args.image,
+            data_root=pulumi.Output.concat("s3://", args.data_bucket),
+        ).apply(lambda runtime: json.dumps(runtime, sort_keys=True))
+        return aws.ssm.Parameter(
+            "runtime",
+            name=self.runtime_parameter_name,
+            type="String",
+            insecure_value=value,  # IDs only, no secret: readable in state and by reviewers
+            description="Dask cluster runtime for flow runs (read by mlwf.runtime)",
+            opts=self._child,
+        )
+
+
+def compute_program(ctx: Any) -> dict[str, Any]:
+    """Stack program: ECS cluster, roles, log group and the published runtime."""
+    compute = DaskCompute(
+        "compute",
+        DaskComputeArgs(
+            settings=ctx.settings,
+            image=pulumi.Output.concat(ctx.output("storage", "repository_url"), ":", ctx.image_tag),
+            vpc_id=ctx.output("network", "vpc_id"),
+            private_subnet_ids=ctx.output("network", "private_subnet_ids"),
+            scheduler_security_group_id=ctx.output("network", "scheduler_security_group_id"),
+            worker_security_group_id=ctx.output("network", "worker_security_group_id"),
+            data_bucket=ctx.output("storage", "data_bucket"),
+            data_bucket_arn=ctx.output("storage", "data_bucket_arn"),
+            kms_key_arn=ctx.output("storage", "kms_key_arn"),
+            repository_arn=ctx.output("storage", "repository_arn"),
+        ),
+        ctx.opts,
+    )
+    return {
+        "cluster_arn": compute.cluster.arn,
+        "cluster_name": compute.cluster.name,
+        "execution_role_arn": compute.execution_role.arn,
+        "dask_task_role_arn": compute.dask_role.arn,
+        "flow_task_role_arn": compute.flow_role.arn,
+        "log_group_name": compute.log_group.name,
+        "runtime_parameter": compute.runtime_parameter.name,
+    }

@@ -1,0 +1,60 @@
+"""What every stack program receives: typed settings, the tagged AWS provider, and its upstream
+stacks' outputs. Built once by the entry point; components never read config themselves."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from mlwf.settings import Settings
+
+PYTHON_TAG = "py3.11"
+
+
+@dataclass(frozen=True)
+class StackContext:
+    settings: Settings
+    provider: aws.Provider
+    image_tag: str
+    upstream: dict[str, pulumi.StackReference] = field(default_factory=dict)
+    secrets: dict[str, pulumi.Output[str]] = field(default_factory=dict)
+
+    def name(self, suffix: str) -> str:
+        """A physical name under the environment's prefix (``mlwf-dev-data``)."""
+        return f"{self.settings.name_prefix}-{suffix}"
+
+    def output(self, stack: str, key: str) -> pulumi.Output[Any]:
+        """A required output of an upstream stack."""
+        return self.upstream[stack].require_output(key)
+
+    @property
+    def opts(self) -> pulumi.ResourceOptions:
+        """Options for a top-level component: every child inherits the tagged provider."""
+        return pulumi.ResourceOptions(providers=[self.provider])
+
+
+def tagged_provider(settings: Settings) -> aws.Provider:
+    """The one tagging mechanism: provider default tags carry the environment's cost tags onto
+    every taggable resource."""
+    return aws.Provider(
+        "aws",
+        region=settings.region,
+        allowed_account_ids=[settings.account_id],
+        default_tags=aws.ProviderDefaultTagsArgs(tags=settings.tags),
+    )
+
+
+def image_tag(repo_root: Path) -> str:
+    """The flow/Dask image tag: the Python version and the lock file's digest, so any
+    dependency change gives a new, immutable tag."""
+    digest = hashlib.sha256((repo_root / "uv.lock").read_bytes()).hexdigest()[:12]
+    return f"{PYTHON_TAG}-{digest}"
+
+
+def stack_reference_name(settings: Settings, project: str) -> str:
+    return f"{settings.pulumi_organization}/{project}/{settings.name}"

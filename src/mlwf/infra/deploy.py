@@ -1,0 +1,65 @@
+"""The real deployment: `pulumi up` of each stack in dependency order through the Automation
+API, with the policy pack when it exists. Checks what it needs first and says in one line what
+is missing (the Pulumi CLI, a backend login, AWS credentials, the API key secret)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from mlwf.errors import UserError
+from mlwf.infra.stacks import ORDER, STACKS
+
+
+def preflight(env: str, repo_root: Path, environ: dict[str, str] | None = None) -> None:
+    """Fail fast, in one line, on what a deployment cannot work without."""
+    environ = dict(os.environ) if environ is None else environ
+    if shutil.which("pulumi", path=environ.get("PATH")) is None:
+        raise UserError(
+            "the Pulumi CLI is not installed (see https://www.pulumi.com/docs/iac/download-install/); "
+            "`mlwf deploy` drives it through the Automation API"
+        )
+    if not (environ.get("PULUMI_ACCESS_TOKEN") or environ.get("PULUMI_BACKEND_URL") or _logged_in()):
+        raise UserError("no Pulumi backend: run `pulumi login` or set PULUMI_ACCESS_TOKEN or PULUMI_BACKEND_URL")
+    import boto3
+
+    if boto3.session.Session().get_credentials() is None:
+        raise UserError(f"no AWS credentials for environment {env}: configure a profile or an OIDC role")
+
+
+def _logged_in() -> bool:
+    return (Path.home() / ".pulumi" / "credentials.json").exists()
+
+
+def deploy(
+    env: str,
+    stacks: list[str] | None,
+    repo_root: Path,
+    image_tag: str | None = None,
+    on_output: Callable[[str], None] = print,
+) -> list[str]:
+    """`pulumi up` the stacks of one environment in dependency order; returns what was updated."""
+    from pulumi import automation as auto
+
+    preflight(env, repo_root)
+    selected = [name for name in ORDER if not stacks or name in stacks]
+    policy_pack = repo_root / "policies"
+    policy_packs = [str(policy_pack)] if (policy_pack / "PulumiPolicy.yaml").exists() else None
+    updated = []
+    for name in selected:
+        work_dir = repo_root / "platform" / name
+        stack = auto.create_or_select_stack(stack_name=env, work_dir=str(work_dir))
+        if image_tag:
+            stack.set_config("mlwf:imageTag", auto.ConfigValue(value=image_tag))
+        missing = [key for key in STACKS[name].secrets if f"mlwf:{key}" not in stack.get_all_config()]
+        if missing:
+            raise UserError(
+                f"stack {name}/{env} needs the secret(s) {', '.join(missing)}: "
+                f"run `pulumi config set --secret mlwf:{missing[0]} ...` in platform/{name}"
+            )
+        on_output(f"== pulumi up {name} ({env})")
+        stack.up(on_output=on_output, policy_packs=policy_packs, color="never")
+        updated.append(name)
+    return updated

@@ -1,0 +1,36 @@
+"""IAM documents built as data: trust policies for service principals and least-privilege
+statements. Pure functions, so the policy pack and tests can read what the stacks grant."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pulumi
+
+
+def trust_policy(service: str) -> str:
+    """A role that only ``service`` (e.g. ``ecs-tasks.amazonaws.com``) may assume."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+        }
+    )
+
+
+def statement(actions: list[str], resources: list[Any], condition: dict[str, Any] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"Effect": "Allow", "Action": actions, "Resource": resources}
+    if condition:
+        body["Condition"] = condition
+    return body
+
+
+def document(*statements: dict[str, Any]) -> pulumi.Output[str]:
+    """A policy document whose resources may be Outputs (ARNs of other resources)."""
+    return pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+ECR_PULL = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
+LOG_WRITE = ["logs:CreateLogStream", "logs:PutLogEvents"]
+DATA_ZONES = ("raw", "curated", "models", "scores", "reports")

@@ -1,0 +1,57 @@
+"""Human-readable plan output: resources by type per stack and environment, and what differs
+between environments."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from mlwf.infra.plan import StackPlan
+from mlwf.settings import Settings
+
+
+def settings_differences(settings: list[Settings]) -> list[tuple[str, list[Any]]]:
+    """(dotted field, values per environment) for every setting that is not the same everywhere."""
+    flat = [_flatten(s.model_dump(mode="json")) for s in settings]
+    keys = sorted({k for f in flat for k in f} - {"name", "tier", "account_id", "name_prefix"})
+    return [(k, [f.get(k) for f in flat]) for k in keys if len({repr(f.get(k)) for f in flat}) > 1]
+
+
+def _flatten(document: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in document.items():
+        if isinstance(value, dict) and key != "cost_tags":
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def print_plans(plans: list[StackPlan], settings: list[Settings]) -> None:
+    envs = sorted({p.env for p in plans}, key=["dev", "staging", "prod"].index)
+    by_stack: dict[str, dict[str, StackPlan]] = defaultdict(dict)
+    for plan in plans:
+        by_stack[plan.stack][plan.env] = plan
+    for stack, per_env in by_stack.items():
+        print(f"== {stack}")
+        types = sorted({t for p in per_env.values() for t in p.counts()})
+        width = max(len(t) for t in types)
+        print(f"   {'resource type':<{width}} " + " ".join(f"{e:>8}" for e in envs))
+        for type_ in types:
+            counts = [per_env[e].counts().get(type_, 0) if e in per_env else 0 for e in envs]
+            mark = " *" if len(set(counts)) > 1 else ""
+            print(f"   {type_:<{width}} " + " ".join(f"{c:>8}" for c in counts) + mark)
+        print(
+            f"   {'total':<{width}} " + " ".join(f"{len(per_env[e].resources) if e in per_env else 0:>8}" for e in envs)
+        )
+        print()
+    if len(envs) > 1:
+        print("* differs between environments")
+        print()
+        print("settings that differ: " + " / ".join(envs))
+        for key, values in settings_differences(settings):
+            print(f"   {key}: " + " / ".join(str(v) for v in values))
+        print()
+    violations = [v for p in plans for v in p.violations]
+    total = sum(len(p.resources) for p in plans)
+    print(f"{len(plans)} stack plans, {total} resources, {len(violations)} policy violations")

@@ -1,0 +1,71 @@
+"""The stack registry: each stack's program, its upstream stacks and the secrets it needs.
+
+`run(name)` is what ``platform/<name>/__main__.py`` calls under the real engine: it reads the
+environment (the Pulumi stack name), its settings and secrets once, builds the context and
+exports the program's outputs. `mlwf plan` runs the same programs under mocks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+
+from mlwf.infra.agent import agent_program
+from mlwf.infra.cluster import compute_program
+from mlwf.infra.context import StackContext, image_tag, stack_reference_name, tagged_provider
+from mlwf.infra.network import network_program
+from mlwf.infra.storage import storage_program
+from mlwf.settings import Settings, load_environment
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+@dataclass(frozen=True)
+class StackSpec:
+    name: str
+    program: Callable[[StackContext], dict[str, Any]]
+    upstream: tuple[str, ...] = ()
+    secrets: tuple[str, ...] = ()
+
+    @property
+    def project(self) -> str:
+        return f"mlwf-{self.name}"
+
+
+STACKS: dict[str, StackSpec] = {
+    spec.name: spec
+    for spec in (
+        StackSpec("network", network_program),
+        StackSpec("storage", storage_program),
+        StackSpec("compute", compute_program, upstream=("network", "storage")),
+        StackSpec(
+            "prefect-agent", agent_program, upstream=("network", "storage", "compute"), secrets=("prefectApiKey",)
+        ),
+    )
+}
+ORDER: tuple[str, ...] = tuple(STACKS)  # already in dependency order
+
+
+def build_context(
+    spec: StackSpec, settings: Settings, tag: str, secrets: dict[str, pulumi.Output[str]]
+) -> StackContext:
+    upstream = {
+        name: pulumi.StackReference(f"{name}-ref", stack_name=stack_reference_name(settings, STACKS[name].project))
+        for name in spec.upstream
+    }
+    return StackContext(settings, tagged_provider(settings), tag, upstream, secrets)
+
+
+def run(name: str, repo_root: Path = REPO_ROOT) -> None:
+    """Entry point of ``platform/<name>``: the Pulumi stack name is the environment name."""
+    spec = STACKS[name]
+    settings = load_environment(pulumi.get_stack(), repo_root / "environments")
+    config = pulumi.Config("mlwf")
+    secrets = {key: config.require_secret(key) for key in spec.secrets}
+    tag = config.get("imageTag") or image_tag(repo_root)
+    for key, value in spec.program(build_context(spec, settings, tag, secrets)).items():
+        pulumi.export(key, value)

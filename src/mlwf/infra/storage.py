@@ -1,0 +1,208 @@
+"""The storage stack: a KMS key with rotation, the data bucket (one bucket, a prefix per zone:
+the flows address zones under one data root and IAM grants per prefix), and the ECR repository
+of the flow/Dask image.
+
+One bucket rather than four: every zone has the same encryption, public-access and TLS rules,
+lifecycle rules already filter by prefix, and the Dask task role is scoped per prefix anyway.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from mlwf.infra.iam import DATA_ZONES
+from mlwf.settings import Settings
+
+KEEP_IMAGES = 30
+
+
+@dataclass(frozen=True)
+class DataLakeArgs:
+    settings: Settings
+    bucket_name: str
+
+
+class DataLake(pulumi.ComponentResource):
+    def __init__(self, name: str, args: DataLakeArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("mlwf:storage:DataLake", name, None, opts)
+        self._settings = args.settings
+        self._child = pulumi.ResourceOptions(parent=self)
+        self.key = aws.kms.Key(
+            "data",
+            description=f"{args.settings.name_prefix} data at rest",
+            enable_key_rotation=True,
+            deletion_window_in_days=30 if args.settings.deletion_protection else 7,
+            opts=self._child,
+        )
+        aws.kms.Alias(
+            "data", name=f"alias/{args.settings.name_prefix}-data", target_key_id=self.key.key_id, opts=self._child
+        )
+        self.bucket = aws.s3.Bucket(
+            "data",
+            bucket=args.bucket_name,
+            force_destroy=not args.settings.deletion_protection,
+            opts=self._child.merge(pulumi.ResourceOptions(protect=args.settings.deletion_protection)),
+        )
+        self._secure_bucket()
+        self._create_lifecycle()
+        self.repository = self._create_repository()
+        self.register_outputs(
+            {"bucket": self.bucket.bucket, "key_arn": self.key.arn, "repository": self.repository.repository_url}
+        )
+
+    def _secure_bucket(self) -> None:
+        bucket = self.bucket
+        aws.s3.BucketOwnershipControls(
+            "data",
+            bucket=bucket.id,
+            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),  # no ACLs
+            opts=self._child,
+        )
+        aws.s3.BucketPublicAccessBlock(
+            "data",
+            bucket=bucket.id,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+            opts=self._child,
+        )
+        aws.s3.BucketServerSideEncryptionConfiguration(
+            "data",
+            bucket=bucket.id,
+            rules=[
+                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                    apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                        sse_algorithm="aws:kms", kms_master_key_id=self.key.arn
+                    ),
+                    bucket_key_enabled=True,
+                )
+            ],
+            opts=self._child,
+        )
+        aws.s3.BucketVersioning(
+            "data",
+            bucket=bucket.id,
+            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(
+                status="Enabled" if self._settings.storage.versioning else "Suspended"
+            ),
+            opts=self._child,
+        )
+        aws.s3.BucketPolicy(
+            "data",
+            bucket=bucket.id,
+            policy=bucket.arn.apply(tls_only_policy),
+            opts=self._child,
+        )
+
+    def _create_lifecycle(self) -> None:
+        storage = self._settings.storage
+        rules = [
+            aws.s3.BucketLifecycleConfigurationRuleArgs(
+                id="abort-incomplete-uploads",
+                status="Enabled",
+                filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+                    days_after_initiation=7
+                ),
+                noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+                    noncurrent_days=storage.noncurrent_version_expiry_days
+                ),
+            )
+        ]
+        if storage.raw_transition_to_ia_days is not None:
+            rules.append(
+                aws.s3.BucketLifecycleConfigurationRuleArgs(
+                    id="raw-to-infrequent-access",
+                    status="Enabled",
+                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix="raw/"),
+                    transitions=[
+                        aws.s3.BucketLifecycleConfigurationRuleTransitionArgs(
+                            days=storage.raw_transition_to_ia_days, storage_class="STANDARD_IA"
+                        )
+                    ],
+                )
+            )
+        if storage.scores_expiry_days is not None:
+            rules.append(
+                aws.s3.BucketLifecycleConfigurationRuleArgs(
+                    id="expire-scores",
+                    status="Enabled",
+                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix="scores/"),
+                    expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=storage.scores_expiry_days),
+                )
+            )
+        aws.s3.BucketLifecycleConfiguration("data", bucket=self.bucket.id, rules=rules, opts=self._child)
+
+    def _create_repository(self) -> aws.ecr.Repository:
+        repository = aws.ecr.Repository(
+            "flows",
+            name=self._settings.image.repository,
+            image_tag_mutability="IMMUTABLE",
+            image_scanning_configuration=aws.ecr.RepositoryImageScanningConfigurationArgs(scan_on_push=True),
+            encryption_configurations=[
+                aws.ecr.RepositoryEncryptionConfigurationArgs(encryption_type="KMS", kms_key=self.key.arn)
+            ],
+            force_delete=not self._settings.deletion_protection,
+            opts=self._child,
+        )
+        aws.ecr.LifecyclePolicy(
+            "flows",
+            repository=repository.name,
+            policy=json.dumps(
+                {
+                    "rules": [
+                        {
+                            "rulePriority": 1,
+                            "description": f"keep the last {KEEP_IMAGES} images",
+                            "selection": {
+                                "tagStatus": "any",
+                                "countType": "imageCountMoreThan",
+                                "countNumber": KEEP_IMAGES,
+                            },
+                            "action": {"type": "expire"},
+                        }
+                    ]
+                }
+            ),
+            opts=self._child,
+        )
+        return repository
+
+
+def tls_only_policy(bucket_arn: str) -> str:
+    """Deny every request to the bucket that does not use TLS."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "DenyInsecureTransport",
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": "s3:*",
+                    "Resource": [bucket_arn, f"{bucket_arn}/*"],
+                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                }
+            ],
+        }
+    )
+
+
+def storage_program(ctx: Any) -> dict[str, Any]:
+    """Stack program: the environment's data bucket, key and image repository."""
+    settings = ctx.settings
+    lake = DataLake("storage", DataLakeArgs(settings, f"{settings.name_prefix}-data-{settings.account_id}"), ctx.opts)
+    return {
+        "data_bucket": lake.bucket.bucket,
+        "data_bucket_arn": lake.bucket.arn,
+        "data_zones": list(DATA_ZONES),
+        "kms_key_arn": lake.key.arn,
+        "repository_url": lake.repository.repository_url,
+        "repository_arn": lake.repository.arn,
+    }

@@ -1,0 +1,283 @@
+"""Every stack in every environment, run under Pulumi's mocks (the offline plan), checked for
+the properties the platform promises."""
+
+from __future__ import annotations
+
+import json
+import runpy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from mlwf.compute import ClusterRuntime
+from mlwf.infra import plan as plan_module
+from mlwf.infra.plan import PLAN_API_KEY, REDACTED, SECRET_MARKER, StackPlan, plan_environment, run_program
+from mlwf.infra.stacks import ORDER, STACKS
+from mlwf.settings import Settings, load_environment
+
+REPO = Path(__file__).resolve().parents[1]
+ENVS = ("dev", "staging", "prod")
+
+
+@pytest.fixture(scope="module")
+def settings() -> dict[str, Settings]:
+    return {env: load_environment(env, REPO / "environments") for env in ENVS}
+
+
+@pytest.fixture(scope="module")
+def plans(settings: dict[str, Settings]) -> dict[tuple[str, str], StackPlan]:
+    out = {}
+    for env in ENVS:
+        for plan in plan_environment(settings[env], list(ORDER), REPO):
+            out[(env, plan.stack)] = plan
+    return out
+
+
+def resources(plan: StackPlan, type_: str) -> list[dict[str, Any]]:
+    return [r.inputs for r in plan.resources if r.type == type_]
+
+
+def policies(plan: StackPlan) -> list[dict[str, Any]]:
+    return [json.loads(r["policy"]) for r in resources(plan, "aws:iam/rolePolicy:RolePolicy")]
+
+
+def statements(plan: StackPlan) -> list[dict[str, Any]]:
+    return [s for p in policies(plan) for s in p["Statement"]]
+
+
+def test_all_twelve_plans_exist(plans: dict[tuple[str, str], StackPlan]) -> None:
+    assert sorted(plans) == sorted((e, s) for e in ENVS for s in ORDER)
+    assert all(p.resources for p in plans.values())
+
+
+@pytest.mark.parametrize(("env", "nat"), [("dev", 1), ("staging", 2), ("prod", 3)])
+def test_nat_gateways_per_environment(plans: dict[tuple[str, str], StackPlan], env: str, nat: int) -> None:
+    network = plans[(env, "network")]
+    assert len(resources(network, "aws:ec2/natGateway:NatGateway")) == nat
+    private_tables = [
+        t for t in resources(network, "aws:ec2/routeTable:RouteTable") if t.get("routes", [{}])[0].get("natGatewayId")
+    ]
+    assert len(private_tables) == network_settings_az(env)
+
+
+def network_settings_az(env: str) -> int:
+    return load_environment(env, REPO / "environments").network.az_count
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_no_task_or_subnet_gets_a_public_ip(plans: dict[tuple[str, str], StackPlan], env: str) -> None:
+    for subnet in resources(plans[(env, "network")], "aws:ec2/subnet:Subnet"):
+        assert subnet["mapPublicIpOnLaunch"] is False
+    services = resources(plans[(env, "prefect-agent")], "aws:ecs/service:Service")
+    assert services
+    for service in services:
+        assert service["networkConfiguration"]["assignPublicIp"] is False
+        assert all(s.startswith("private-") for s in service["networkConfiguration"]["subnets"])
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_scheduler_ports_are_never_open_to_the_internet(plans: dict[tuple[str, str], StackPlan], env: str) -> None:
+    network = plans[(env, "network")]
+    rules = resources(network, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+    for rule in rules:
+        assert rule.get("cidrIpv4") not in ("0.0.0.0/0",)
+        assert rule.get("cidrIpv6") != "::/0"
+    for group in resources(network, "aws:ec2/securityGroup:SecurityGroup"):
+        assert not group.get("ingress"), "ingress is declared as separate rules only"
+    scheduler_rules = [r for r in rules if r["securityGroupId"] == "dask-scheduler-id"]
+    assert {(r["fromPort"], r["toPort"]) for r in scheduler_rules} == {(8786.0, 8787.0)}
+    assert {r.get("referencedSecurityGroupId") for r in scheduler_rules} == {"dask-worker-id", "flow-run-id"}
+
+
+def test_an_admin_cidr_may_reach_the_scheduler(settings: dict[str, Settings]) -> None:
+    dev = settings["dev"]
+    with_admin = dev.model_copy(update={"network": dev.network.model_copy(update={"admin_cidr": "192.168.10.0/24"})})
+    (network,) = plan_environment(with_admin, ["network"], REPO)
+    admin = [
+        r for r in resources(network, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule") if r.get("cidrIpv4")
+    ]
+    assert {(r["securityGroupId"], r["cidrIpv4"]) for r in admin} == {
+        ("dask-scheduler-id", "192.168.10.0/24"),
+        ("endpoints-id", "10.10.0.0/16"),
+    }
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_private_subnets_reach_aws_services_through_endpoints(
+    plans: dict[tuple[str, str], StackPlan], env: str
+) -> None:
+    endpoints = resources(plans[(env, "network")], "aws:ec2/vpcEndpoint:VpcEndpoint")
+    kinds = {e["serviceName"].removeprefix("com.amazonaws.us-east-1."): e["vpcEndpointType"] for e in endpoints}
+    assert kinds["s3"] == "Gateway"
+    for service in ("ecr.api", "ecr.dkr", "logs", "secretsmanager"):
+        assert kinds[service] == "Interface"
+
+
+@pytest.mark.parametrize(("env", "expected"), [("dev", False), ("staging", True), ("prod", True)])
+def test_flow_logs_follow_settings(plans: dict[tuple[str, str], StackPlan], env: str, expected: bool) -> None:
+    assert bool(resources(plans[(env, "network")], "aws:ec2/flowLog:FlowLog")) is expected
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_buckets_are_encrypted_blocked_and_tls_only(plans: dict[tuple[str, str], StackPlan], env: str) -> None:
+    storage = plans[(env, "storage")]
+    (sse,) = resources(
+        storage, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+    )
+    rule = sse["rules"][0]["applyServerSideEncryptionByDefault"]
+    assert rule["sseAlgorithm"] == "aws:kms"
+    assert rule["kmsMasterKeyId"].startswith("arn:aws:kms:")
+    (block,) = resources(storage, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
+    assert all(
+        block[k] is True for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+    )
+    (policy,) = resources(storage, "aws:s3/bucketPolicy:BucketPolicy")
+    (deny,) = json.loads(policy["policy"])["Statement"]
+    assert deny["Effect"] == "Deny"
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    (key,) = resources(storage, "aws:kms/key:Key")
+    assert key["enableKeyRotation"] is True
+    (repo,) = resources(storage, "aws:ecr/repository:Repository")
+    assert repo["imageTagMutability"] == "IMMUTABLE"
+    assert repo["imageScanningConfiguration"]["scanOnPush"] is True
+
+
+@pytest.mark.parametrize(("env", "status"), [("dev", "Suspended"), ("staging", "Enabled"), ("prod", "Enabled")])
+def test_prod_buckets_are_versioned(plans: dict[tuple[str, str], StackPlan], env: str, status: str) -> None:
+    (versioning,) = resources(plans[(env, "storage")], "aws:s3/bucketVersioning:BucketVersioning")
+    assert versioning["versioningConfiguration"]["status"] == status
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_log_groups_keep_logs_for_the_environments_retention(
+    plans: dict[tuple[str, str], StackPlan], settings: dict[str, Settings], env: str
+) -> None:
+    groups = [g for stack in ORDER for g in resources(plans[(env, stack)], "aws:cloudwatch/logGroup:LogGroup")]
+    assert groups
+    assert {g["retentionInDays"] for g in groups} == {float(settings[env].log_retention_days)}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_iam_is_least_privilege(plans: dict[tuple[str, str], StackPlan], env: str) -> None:
+    for stack in ORDER:
+        for role in resources(plans[(env, stack)], "aws:iam/role:Role"):
+            principals = {s["Principal"]["Service"] for s in json.loads(role["assumeRolePolicy"])["Statement"]}
+            assert principals <= {"ecs-tasks.amazonaws.com", "vpc-flow-logs.amazonaws.com"}
+        for st in statements(plans[(env, stack)]):
+            actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+            assert "*" not in actions
+            assert not any(a.endswith(":*") for a in actions)
+            if "iam:PassRole" in actions:
+                assert "*" not in st["Resource"]
+                assert st["Condition"] == {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_dask_tasks_reach_only_the_data_prefixes(plans: dict[tuple[str, str], StackPlan], env: str) -> None:
+    compute = plans[(env, "compute")]
+    (dask_policy,) = [
+        json.loads(r["policy"])
+        for r in resources(compute, "aws:iam/rolePolicy:RolePolicy")
+        if r["role"] == "dask-task-id"
+    ]
+    objects = next(s for s in dask_policy["Statement"] if "s3:GetObject" in s["Action"])
+    bucket = f"arn:aws:s3:::mlwf-{env}-data-{load_environment(env, REPO / 'environments').account_id}"
+    assert sorted(objects["Resource"]) == sorted(
+        f"{bucket}/{z}/*" for z in ("raw", "curated", "models", "scores", "reports")
+    )
+    assert not any(a.startswith(("ecs:", "iam:")) for s in dask_policy["Statement"] for a in s["Action"])
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_api_key_is_only_reachable_as_a_secret(plans: dict[tuple[str, str], StackPlan], env: str) -> None:
+    agent = plans[(env, "prefect-agent")]
+    (version,) = resources(agent, "aws:secretsmanager/secretVersion:SecretVersion")
+    assert SECRET_MARKER in version["secretString"], "the key must stay a Pulumi secret (encrypted in state)"
+    document = json.dumps(agent.to_json())
+    assert PLAN_API_KEY not in document
+    assert REDACTED in document
+    (task,) = resources(agent, "aws:ecs/taskDefinition:TaskDefinition")
+    (container,) = json.loads(task["containerDefinitions"])
+    assert [s["name"] for s in container["secrets"]] == ["PREFECT_API_KEY"]
+    assert container["secrets"][0]["valueFrom"].startswith("arn:aws:secretsmanager:")
+    assert not any("KEY" in e["name"] or "TOKEN" in e["name"] for e in container["environment"])
+    assert container["logConfiguration"]["logDriver"] == "awslogs"
+    assert container["privileged"] is False
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_cost_tags_come_from_one_mechanism(
+    plans: dict[tuple[str, str], StackPlan], settings: dict[str, Settings], env: str
+) -> None:
+    for stack in ORDER:
+        plan = plans[(env, stack)]
+        (provider,) = resources(plan, "pulumi:providers:aws")
+        # Provider inputs reach the engine JSON-encoded.
+        assert json.loads(provider["defaultTags"])["tags"] == settings[env].tags
+        assert json.loads(provider["allowedAccountIds"]) == [settings[env].account_id]
+        for resource in plan.resources:
+            assert "CostCenter" not in (resource.inputs.get("tags") or {}), f"{resource.name} tags cost by hand"
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_compute_publishes_the_flow_runtime(plans: dict[tuple[str, str], StackPlan], env: str) -> None:
+    compute, network = plans[(env, "compute")], plans[(env, "network")]
+    (parameter,) = resources(compute, "aws:ssm/parameter:Parameter")
+    assert parameter["name"] == f"/mlwf-{env}/compute"
+    assert parameter["type"] == "String"
+    assert "value" not in parameter
+    runtime = ClusterRuntime(**json.loads(parameter["insecureValue"]))
+    assert runtime.private_subnets == network.outputs["private_subnet_ids"]
+    assert runtime.scheduler_security_group == network.outputs["scheduler_security_group_id"]
+    assert runtime.data_root.startswith(f"s3://mlwf-{env}-data-")
+    assert runtime.image.rsplit(":", 1)[-1].startswith("py3.11-")
+    capacity = resources(compute, "aws:ecs/clusterCapacityProviders:ClusterCapacityProviders")[0]
+    assert capacity["capacityProviders"] == ["FARGATE", "FARGATE_SPOT"]
+
+
+def test_exports_are_the_small_stable_contract(plans: dict[tuple[str, str], StackPlan]) -> None:
+    assert set(plans[("dev", "network")].outputs) == {
+        "vpc_id",
+        "private_subnet_ids",
+        "public_subnet_ids",
+        "scheduler_security_group_id",
+        "worker_security_group_id",
+        "flow_security_group_id",
+    }
+    assert set(plans[("dev", "prefect-agent")].outputs) == {"service_name", "worker_role_arn", "api_key_secret_arn"}
+
+
+@pytest.mark.parametrize("stack", ORDER)
+def test_pulumi_projects_are_valid_and_entry_points_thin(stack: str) -> None:
+    project = yaml.safe_load((REPO / "platform" / stack / "Pulumi.yaml").read_text())
+    assert project["name"] == STACKS[stack].project
+    assert project["runtime"]["name"] == "python"
+    assert project["runtime"]["options"]["virtualenv"] == "../../.venv"
+    code = [line for line in (REPO / "platform" / stack / "__main__.py").read_text().splitlines() if line.strip()]
+    assert len(code) <= 5
+
+
+def test_the_real_entry_point_runs_under_mocks(settings: dict[str, Settings], monkeypatch: pytest.MonkeyPatch) -> None:
+    """`platform/prefect-agent/__main__.py` as the engine runs it: stack name = environment,
+    the API key from encrypted config, upstream outputs through stack references."""
+    monkeypatch.chdir(REPO / "platform" / "prefect-agent")
+    network = plan_environment(settings["prod"], ["network", "storage", "compute"], REPO)
+    upstream = {p.stack: p.outputs for p in network}
+    mocks = plan_module.PlanMocks(settings["prod"], upstream)
+
+    def program() -> dict[str, Any]:
+        import pulumi
+
+        pulumi.runtime.set_all_config({"mlwf:prefectApiKey": "from-encrypted-config"}, ["mlwf:prefectApiKey"])
+        runpy.run_path(str(REPO / "platform" / "prefect-agent" / "__main__.py"), run_name="__main__")
+        return {}
+
+    run_program(program, mocks, "mlwf-prefect-agent", "prod")
+    refs = [r for r in mocks.resources if r.type == "aws:ecs/service:Service"]
+    assert refs
+    assert refs[0].inputs["cluster"] == upstream["compute"]["cluster_arn"]
+    (version,) = [r for r in mocks.resources if r.type == "aws:secretsmanager/secretVersion:SecretVersion"]
+    assert version.inputs["secretString"]["value"] == "from-encrypted-config"
+    assert SECRET_MARKER in version.inputs["secretString"]
