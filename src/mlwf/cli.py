@@ -51,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--env", action="append", choices=ENVIRONMENTS, help="environment (repeatable; default: all)")
     plan.add_argument("--stack", action="append", choices=STACK_NAMES, help="stack (repeatable; default: all)")
     plan.add_argument("--json", action="store_true", help="print one JSON document (a list of stack plans)")
+    plan.add_argument(
+        "--program", type=Path, metavar="DIR", help="plan this Pulumi Python program instead of the stacks"
+    )
 
     deploy = commands.add_parser("deploy", help="pulumi up the stacks of an environment in dependency order")
     deploy.add_argument("--env", required=True, choices=ENVIRONMENTS)
@@ -103,19 +106,32 @@ def _env_check(files: list[Path]) -> int:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from mlwf.infra.plan import plan_environment
+    from mlwf.infra.plan import plan_environment, plan_program
     from mlwf.infra.report import print_plans
+    from mlwf.policy.evaluate import evaluate
+    from mlwf.policy.pack import config_file, resolved_config
     from mlwf.settings import load_environment
 
     repo = _repo_root()
     plans, settings = [], []
     for env in dict.fromkeys(args.env or ENVIRONMENTS):
         settings.append(load_environment(env, repo / "environments"))
-        plans.extend(plan_environment(settings[-1], list(dict.fromkeys(args.stack or STACK_NAMES)), repo))
+        if args.program is not None:
+            env_plans = [plan_program(args.program, settings[-1], repo)]
+        else:
+            env_plans = plan_environment(settings[-1], list(dict.fromkeys(args.stack or STACK_NAMES)), repo)
+        config = resolved_config(config_file(repo / "policies", env))
+        for plan in env_plans:
+            plan.violations = evaluate(plan, config)
+        plans.extend(env_plans)
     if args.json:
         print(json.dumps([p.to_json() for p in plans], indent=2, default=str))
     else:
         print_plans(plans, settings)
+    mandatory = [v for p in plans for v in p.violations if v["level"] == "mandatory"]
+    if mandatory:
+        print(f"mlwf: error: {len(mandatory)} mandatory policy violation(s)", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -36,7 +36,9 @@ class PlannedResource:
     name: str
     inputs: dict[str, Any]
     urn: str = ""
-    provider: str = ""
+    provider: str = ""  # the provider reference ("<urn>::<id>") the resource was registered with
+    id: str = ""
+    dependencies: list[int] = field(default_factory=list)  # indexes into the plan's resources
 
 
 @dataclass
@@ -80,14 +82,27 @@ class PlanMocks(pulumi.runtime.Mocks):
         self.settings = settings
         self.upstream = upstream
         self.resources: list[PlannedResource] = []
+        self._by_value: dict[str, int] = {}  # an ID or ARN handed out -> the resource it names
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         if args.typ == "pulumi:pulumi:StackReference":
             project = args.inputs.get("name", args.name).split("/")[1]
             outputs = self.upstream.get(project.removeprefix("mlwf-"), {})
             return args.name, {"name": args.inputs.get("name", args.name), "outputs": outputs, "secretOutputNames": []}
-        self.resources.append(PlannedResource(args.typ, args.name, dict(args.inputs), provider=args.provider or ""))
-        return f"{args.name}-id", {**args.inputs, **self._computed(args)}
+        urn = f"urn:pulumi:{pulumi.get_stack()}::{pulumi.get_project()}::{args.typ}::{args.name}"
+        resource_id = f"{args.name}-id"
+        if resource_id in self._by_value:  # IDs must name one resource: "data" is a key and a bucket
+            resource_id = f"{args.name}-{_service_and_kind(args.typ)[1]}-id"
+        state = {**args.inputs, **self._computed(args)}
+        resource = PlannedResource(args.typ, args.name, dict(args.inputs), urn, args.provider or "")
+        resource.id = resource_id
+        resource.dependencies = sorted({self._by_value[v] for v in _strings(args.inputs) if v in self._by_value})
+        index = len(self.resources)
+        self.resources.append(resource)
+        for value in (resource_id, state.get("arn")):
+            if isinstance(value, str):
+                self._by_value.setdefault(value, index)
+        return resource_id, state
 
     def _computed(self, args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
         region, account = self.settings.region, self.settings.account_id
@@ -112,6 +127,17 @@ class PlanMocks(pulumi.runtime.Mocks):
             names = [f"{self.settings.region}{suffix}" for suffix in "abcdef"]
             return {"names": names, "zoneIds": [f"use1-az{i}" for i in range(1, 7)], "id": self.settings.region}
         return {}
+
+
+def _strings(value: Any) -> list[str]:
+    """Every string inside an input value (where references to other resources appear)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
 
 
 def _service_and_kind(token: str) -> tuple[str, str]:
@@ -176,3 +202,46 @@ def _with_upstream(stacks: list[str]) -> set[str]:
             needed.add(name)
             pending.extend(STACKS[name].upstream)
     return needed
+
+
+def plan_program(directory: Path, settings: Settings, repo_root: Path) -> StackPlan:
+    """Plan any Pulumi Python program (a folder with ``__main__.py``) as a stack of the given
+    environment. Stack references to the platform's stacks are answered with their plans."""
+    import os
+    import runpy
+    import sys
+
+    import yaml
+
+    from mlwf.errors import UserError
+
+    directory = directory.resolve()
+    entry = directory / "__main__.py"
+    if not entry.is_file():
+        raise UserError(f"{directory} is not a Pulumi Python program (no __main__.py)")
+    project_file = directory / "Pulumi.yaml"
+    project = (
+        yaml.safe_load(project_file.read_text()).get("name", directory.name)
+        if project_file.exists()
+        else directory.name
+    )
+    upstream = {p.stack: p.outputs for p in plan_environment(settings, list(ORDER), repo_root)}
+    mocks = PlanMocks(settings, upstream)
+
+    def program() -> dict[str, Any]:
+        previous_cwd, previous_path = os.getcwd(), list(sys.path)
+        os.chdir(directory)
+        sys.path.insert(0, str(directory.resolve()))
+        try:
+            runpy.run_path(str(entry.resolve()), run_name="__main__")
+        finally:
+            os.chdir(previous_cwd)
+            sys.path[:] = previous_path
+        return {}
+
+    started = time.perf_counter()
+    try:
+        run_program(program, mocks, str(project), settings.name)
+    except Exception as exc:
+        raise UserError(f"{directory}: the program failed under mocks: {type(exc).__name__}: {exc}") from None
+    return StackPlan(settings.name, str(project), mocks.resources, {}, seconds=time.perf_counter() - started)

@@ -52,6 +52,12 @@ def print_plans(plans: list[StackPlan], settings: list[Settings]) -> None:
         for key, values in settings_differences(settings):
             print(f"   {key}: " + " / ".join(str(v) for v in values))
         print()
-    violations = [v for p in plans for v in p.violations]
+    violations = [(p.env, p.stack, v) for p in plans for v in p.violations]
+    if violations:
+        print("policy violations:")
+        for env, stack, v in violations:
+            resource = v["resource"].rsplit("::", 1)[-1] if v["resource"] else "(stack)"
+            print(f"   [{v['level']}] {env}/{stack} {v['policy']}: {resource}: {v['message']}")
+        print()
     total = sum(len(p.resources) for p in plans)
     print(f"{len(plans)} stack plans, {total} resources, {len(violations)} policy violations")
