@@ -143,3 +143,18 @@ def test_deploy_without_the_pulumi_cli_says_so_in_one_line(tmp_path: Path) -> No
         [MLWF, "deploy", "--env", "dev"], cwd=REPO, capture_output=True, text=True, env=env, timeout=120
     )
     assert_one_line_error(result, "the Pulumi CLI is not installed")
+
+
+def test_plan_of_an_insecure_program_fails_with_its_violations() -> None:
+    result = run("plan", "--program", "tests/insecure_program", "--env", "dev", "--json")
+    assert result.returncode == 1
+    assert result.stderr.strip().endswith("mandatory policy violation(s)")
+    (document,) = json.loads(result.stdout)
+    policies = {v["policy"] for v in document["violations"]}
+    assert {"s3-bucket-encrypted", "no-ssh-rdp-from-internet", "iam-no-star-action-on-star-resource"} <= policies
+    assert all(set(v) == {"policy", "level", "resource", "message"} for v in document["violations"])
+
+
+@pytest.mark.reliability
+def test_plan_of_a_folder_without_a_program_is_one_line(tmp_path: Path) -> None:
+    assert_one_line_error(run("plan", "--program", str(tmp_path), "--env", "dev"), "is not a Pulumi Python program")

@@ -1,5 +1,5 @@
 """The real deployment: `pulumi up` of each stack in dependency order through the Automation
-API, with the policy pack when it exists. Checks what it needs first and says in one line what
+API, with the policy pack and the environment's policy config. Checks what it needs first and says in one line what
 is missing (the Pulumi CLI, a backend login, AWS credentials, the API key secret)."""
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ def deploy(
     preflight(env, repo_root)
     selected = [name for name in ORDER if not stacks or name in stacks]
     policy_pack = repo_root / "policies"
-    policy_packs = [str(policy_pack)] if (policy_pack / "PulumiPolicy.yaml").exists() else None
+    policy_packs = [str(policy_pack)]
+    policy_configs = [str(policy_pack / "config" / f"{env}.json")]
     updated = []
     for name in selected:
         work_dir = repo_root / "platform" / name
@@ -60,6 +61,6 @@ def deploy(
                 f"run `pulumi config set --secret mlwf:{missing[0]} ...` in platform/{name}"
             )
         on_output(f"== pulumi up {name} ({env})")
-        stack.up(on_output=on_output, policy_packs=policy_packs, color="never")
+        stack.up(on_output=on_output, policy_packs=policy_packs, policy_pack_configs=policy_configs, color="never")
         updated.append(name)
     return updated

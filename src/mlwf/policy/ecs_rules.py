@@ -114,6 +114,8 @@ def _size_cap(args: ResourceValidationArgs, report_violation: ReportViolation) -
         cap = config_value(config, key, None)
         value = args.props.get(field)
         if cap is not None and value is not None and float(value) > float(cap):
+            # Config numbers reach the analyzer as JSON numbers (floats): print them as numbers.
+            value, cap = f"{float(value):g}", f"{float(cap):g}"
             report_violation(
                 f"task definition '{args.name}' asks for {field} {value}, above this environment's cap of {cap}"
             )

@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 INTERNET = ("0.0.0.0/0", "::/0")
+PRIVATE_RANGES = tuple(
+    ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7")
+)
 
 
 def loads(value: Any) -> Any:
@@ -49,13 +52,15 @@ class Ingress:
 
     @property
     def from_public_range(self) -> bool:
-        """Any source outside private address space (the internet or a public block)."""
+        """Any source outside private address space (the internet or any public block).
+        Python's ``is_private`` counts 0.0.0.0/0 and documentation ranges as private: use
+        the RFC 1918 / RFC 6598 / RFC 4193 ranges instead."""
         for cidr in self.cidrs:
             try:
                 network = ipaddress.ip_network(cidr, strict=False)
             except ValueError:
                 continue
-            if not network.is_private:
+            if not any(network.version == p.version and network.subnet_of(p) for p in PRIVATE_RANGES):  # type: ignore[arg-type]
                 return True
         return False
 

@@ -96,7 +96,7 @@ def _flow_logs(args: StackValidationArgs, report_violation: ReportViolation) -> 
 
 vpc_flow_logs = StackValidationPolicy(
     name="vpc-flow-logs",
-    description="VPCs must have flow logs where the environment requires them (prod).",
+    description="VPCs must have flow logs where the environment requires them.",
     validate=_flow_logs,
     config_schema=PolicyConfigSchema(properties={"required": {"type": "boolean", "default": False}}),
 )

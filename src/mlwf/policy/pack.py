@@ -74,3 +74,23 @@ def resolved_config(config_file: Path) -> dict[str, tuple[str, dict[str, Any]]]:
 
 def config_file(policies_dir: Path, env: str) -> Path:
     return policies_dir / "config" / f"{env}.json"
+
+
+def levels_table(policies_dir: Path, envs: tuple[str, ...] = ("dev", "staging", "prod")) -> str:
+    """The README's table of rules with their enforcement level per environment."""
+    configs = {env: resolved_config(config_file(policies_dir, env)) for env in envs}
+    lines = [
+        "| rule | family | description | " + " | ".join(envs) + " |",
+        "|---|---|---|" + "---|" * len(envs),
+    ]
+    for policy in POLICIES:
+        levels = []
+        for env in envs:
+            level, properties = configs[env][policy.name]
+            shown = {k: v for k, v in properties.items() if not (k == "required" and v is True and level != "advisory")}
+            extra = ", ".join(f"{k}={json.dumps(v)}" for k, v in sorted(shown.items()) if k != "requiredTags")
+            levels.append(f"{level} ({extra})" if extra else level)
+        lines.append(
+            f"| `{policy.name}` | {FAMILIES[policy.name]} | {policy.description} | " + " | ".join(levels) + " |"
+        )
+    return "\n".join(lines)

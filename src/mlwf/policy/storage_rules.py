@@ -114,7 +114,7 @@ def _versioning_required(args: StackValidationArgs, report_violation: ReportViol
 
 s3_versioning = StackValidationPolicy(
     name="s3-versioning",
-    description="S3 buckets must be versioned where the environment requires it (prod).",
+    description="S3 buckets must be versioned where the environment requires it.",
     validate=_versioning_required,
     config_schema=PolicyConfigSchema(properties={"required": {"type": "boolean", "default": False}}),
 )

@@ -1,0 +1,609 @@
+"""The CrossGuard pack: each rule on a compliant and a violating case, the platform's stacks
+with no mandatory violation anywhere, the insecure example caught by every rule, and the pack
+as its own process over the analyzer gRPC protocol reporting exactly the offline result."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from analyzer import policy_pack_process
+from pulumi_policy import (
+    PolicyCustomTimeouts,
+    PolicyProviderResource,
+    PolicyResource,
+    PolicyResourceOptions,
+    ResourceValidationArgs,
+    StackValidationArgs,
+)
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown_checking_proxy
+
+from mlwf.errors import UserError
+from mlwf.infra.plan import plan_environment, plan_program
+from mlwf.infra.stacks import ORDER
+from mlwf.policy.evaluate import evaluate
+from mlwf.policy.pack import BY_NAME, FAMILIES, POLICIES, config_file, resolved_config
+from mlwf.settings import load_environment
+
+REPO = Path(__file__).resolve().parents[1]
+INSECURE = Path(__file__).parent / "insecure_program"
+ENVS = ("dev", "staging", "prod")
+TAGS = {"CostCenter": "c", "Owner": "o", "Project": "p"}
+OPTS = PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [])
+
+
+def check_resource(
+    policy: str,
+    type_: str,
+    props: dict[str, Any],
+    config: dict[str, Any] | None = None,
+    provider: dict[str, Any] | None = None,
+) -> list[str]:
+    messages: list[str] = []
+    provider_resource = PolicyProviderResource("pulumi:providers:aws", provider, "urn:p", "aws") if provider else None
+    args = ResourceValidationArgs(
+        type_, unknown_checking_proxy(props), f"urn:t::{type_}::r", "r", OPTS, provider_resource, config or {}
+    )
+    BY_NAME[policy].validate(args, lambda message, urn=None: messages.append(message))  # type: ignore[misc]
+    return messages
+
+
+def check_stack(
+    policy: str, resources: list[tuple[str, str, dict[str, Any], list[str]]], config: dict[str, Any] | None = None
+) -> list[str]:
+    built = {
+        name: PolicyResource(
+            type_, unknown_checking_proxy(props), f"urn:t::{type_}::{name}", name, OPTS, None, None, [], {}
+        )
+        for type_, name, props, _ in resources
+    }
+    for _, name, _, deps in resources:
+        built[name].dependencies.extend(built[d] for d in deps)
+    messages: list[str] = []
+    BY_NAME[policy].validate(
+        StackValidationArgs(list(built.values()), config or {}), lambda m, urn=None: messages.append(m)
+    )  # type: ignore[misc]
+    return messages
+
+
+def containers(*definitions: dict[str, Any]) -> dict[str, Any]:
+    return {"containerDefinitions": json.dumps(list(definitions))}
+
+
+GOOD_CONTAINER = {
+    "name": "app",
+    "image": "1.dkr.ecr.us-east-1.amazonaws.com/app:py3.11-abc",
+    "logConfiguration": {"logDriver": "awslogs"},
+    "environment": [{"name": "PREFECT_API_URL", "value": "https://x"}],
+    "secrets": [{"name": "PREFECT_API_KEY", "valueFrom": "arn:aws:secretsmanager:x"}],
+}
+SG = "aws:ec2/securityGroup:SecurityGroup"
+RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+TASK = "aws:ecs/taskDefinition:TaskDefinition"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+
+
+def iam(*statements: dict[str, Any]) -> dict[str, Any]:
+    return {"policy": json.dumps({"Version": "2012-10-17", "Statement": list(statements)})}
+
+
+def trust(principal: Any) -> dict[str, Any]:
+    return {
+        "assumeRolePolicy": json.dumps(
+            {"Statement": [{"Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole"}]}
+        )
+    }
+
+
+# policy, resource type, compliant props, violating props, config, words of the violation
+RESOURCE_CASES = [
+    (
+        "s3-no-public-acl-or-policy",
+        "aws:s3/bucket:Bucket",
+        {"acl": "private"},
+        {"acl": "public-read"},
+        None,
+        "public ACL 'public-read'",
+    ),
+    (
+        "s3-no-public-acl-or-policy",
+        "aws:s3/bucketPolicy:BucketPolicy",
+        iam(
+            {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::1:root"}, "Action": "s3:GetObject", "Resource": "*"}
+        ),
+        iam({"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "*"}),
+        None,
+        "allows access to everyone",
+    ),
+    (
+        "no-ssh-rdp-from-internet",
+        SG,
+        {"ingress": [{"protocol": "tcp", "fromPort": 22, "toPort": 22, "cidrBlocks": ["10.0.0.0/8"]}]},
+        {"ingress": [{"protocol": "tcp", "fromPort": 20, "toPort": 25, "cidrBlocks": ["0.0.0.0/0"]}]},
+        None,
+        "opens SSH (port 22)",
+    ),
+    (
+        "no-ssh-rdp-from-internet",
+        RULE,
+        {"ipProtocol": "tcp", "fromPort": 3389, "toPort": 3389, "cidrIpv4": "10.1.0.0/16"},
+        {"ipProtocol": "tcp", "fromPort": 3389, "toPort": 3389, "cidrIpv6": "::/0"},
+        None,
+        "opens RDP (port 3389)",
+    ),
+    (
+        "dask-ports-not-public",
+        RULE,
+        {"ipProtocol": "tcp", "fromPort": 8786, "toPort": 8787, "referencedSecurityGroupId": "sg-1"},
+        {"ipProtocol": "tcp", "fromPort": 8786, "toPort": 8787, "cidrIpv4": "203.0.113.0/24"},
+        None,
+        "Dask port 8786",
+    ),
+    (
+        "dask-ports-not-public",
+        SG,
+        {"ingress": [{"protocol": "-1", "fromPort": 0, "toPort": 0, "cidrBlocks": ["10.0.0.0/16"]}]},
+        {"ingress": [{"protocol": "-1", "fromPort": 0, "toPort": 0, "cidrBlocks": ["0.0.0.0/0"]}]},
+        None,
+        "Dask port 8786",
+    ),
+    (
+        "no-public-ip-on-launch",
+        "aws:ec2/subnet:Subnet",
+        {"mapPublicIpOnLaunch": False},
+        {"mapPublicIpOnLaunch": True},
+        None,
+        "public IP on launch",
+    ),
+    (
+        "ecs-image-pinned",
+        TASK,
+        containers(GOOD_CONTAINER),
+        containers({**GOOD_CONTAINER, "image": "nginx:latest"}),
+        None,
+        "mutable tag 'latest'",
+    ),
+    (
+        "ecs-image-pinned",
+        TASK,
+        containers({**GOOD_CONTAINER, "image": "busybox@sha256:" + "a" * 64}),
+        containers({**GOOD_CONTAINER, "image": "registry:5000/busybox"}),
+        None,
+        "has no tag",
+    ),
+    (
+        "ecs-awslogs",
+        TASK,
+        containers(GOOD_CONTAINER),
+        containers({**GOOD_CONTAINER, "logConfiguration": None}),
+        None,
+        "does not ship logs with awslogs",
+    ),
+    (
+        "ecs-not-privileged",
+        TASK,
+        containers({**GOOD_CONTAINER, "privileged": False}),
+        containers({**GOOD_CONTAINER, "privileged": True}),
+        None,
+        "runs privileged",
+    ),
+    (
+        "ecs-secrets-not-in-environment",
+        TASK,
+        containers(GOOD_CONTAINER),
+        containers({**GOOD_CONTAINER, "environment": [{"name": "GITHUB_TOKEN", "value": "x"}]}),
+        None,
+        "passes 'GITHUB_TOKEN' as a plain environment value",
+    ),
+    (
+        "ecs-no-public-ip",
+        "aws:ecs/service:Service",
+        {"networkConfiguration": {"assignPublicIp": False}},
+        {"networkConfiguration": {"assignPublicIp": True}},
+        None,
+        "assigns public IPs",
+    ),
+    (
+        "ecs-task-size-cap",
+        TASK,
+        {"cpu": "1024", "memory": "4096"},
+        {"cpu": "4096", "memory": "4096"},
+        {"maxCpu": 1024, "maxMemoryMib": 4096},
+        "asks for cpu 4096, above this environment's cap of 1024",
+    ),
+    (
+        "iam-no-star-action-on-star-resource",
+        ROLE_POLICY,
+        iam({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}),
+        iam({"Effect": "Allow", "Action": ["*"], "Resource": ["*"]}),
+        None,
+        "every action on every resource",
+    ),
+    (
+        "iam-no-passrole-on-star",
+        ROLE_POLICY,
+        iam({"Effect": "Allow", "Action": "iam:PassRole", "Resource": "arn:aws:iam::1:role/x"}),
+        iam({"Effect": "Allow", "Action": "iam:*", "Resource": "*"}),
+        None,
+        "iam:PassRole on every role",
+    ),
+    (
+        "iam-trusted-principals",
+        "aws:iam/role:Role",
+        trust({"Service": "ecs-tasks.amazonaws.com"}),
+        trust({"AWS": "arn:aws:iam::999999999999:root"}),
+        None,
+        "trusts the AWS principal",
+    ),
+    (
+        "iam-trusted-principals",
+        "aws:iam/role:Role",
+        trust({"Service": "ecs-tasks.amazonaws.com"}),
+        trust({"Service": "lambda.amazonaws.com"}),
+        None,
+        "unexpected service 'lambda.amazonaws.com'",
+    ),
+    (
+        "log-group-retention",
+        "aws:cloudwatch/logGroup:LogGroup",
+        {"retentionInDays": 14},
+        {},
+        None,
+        "keeps logs forever",
+    ),
+    (
+        "kms-key-rotation",
+        "aws:kms/key:Key",
+        {"enableKeyRotation": True},
+        {"enableKeyRotation": False},
+        None,
+        "does not rotate",
+    ),
+    (
+        "ecr-immutable-tags",
+        "aws:ecr/repository:Repository",
+        {"imageTagMutability": "IMMUTABLE"},
+        {"imageTagMutability": "MUTABLE"},
+        None,
+        "allows tags to be overwritten",
+    ),
+    (
+        "ecr-scan-on-push",
+        "aws:ecr/repository:Repository",
+        {"imageScanningConfiguration": {"scanOnPush": True}},
+        {},
+        None,
+        "does not scan images on push",
+    ),
+    (
+        "required-cost-tags",
+        "aws:s3/bucket:Bucket",
+        {"tags": TAGS},
+        {"tags": {"Owner": "o"}},
+        None,
+        "missing the cost tag(s) CostCenter, Project",
+    ),
+    ("ebs-encrypted", "aws:ebs/volume:Volume", {"encrypted": True}, {"encrypted": False}, None, "is not encrypted"),
+    (
+        "rds-storage-encrypted",
+        "aws:rds/instance:Instance",
+        {"storageEncrypted": True},
+        {},
+        None,
+        "storage is not encrypted",
+    ),
+    (
+        "rds-not-public",
+        "aws:rds/instance:Instance",
+        {"publiclyAccessible": False},
+        {"publiclyAccessible": True},
+        None,
+        "publicly accessible",
+    ),
+    (
+        "alb-http-redirects-to-https",
+        "aws:lb/listener:Listener",
+        {
+            "protocol": "HTTP",
+            "defaultActions": [{"type": "redirect", "redirect": {"protocol": "HTTPS", "port": "443"}}],
+        },
+        {"protocol": "HTTP", "defaultActions": [{"type": "forward"}]},
+        None,
+        "does not redirect to HTTPS",
+    ),
+    (
+        "elb-deletion-protection",
+        "aws:lb/loadBalancer:LoadBalancer",
+        {"enableDeletionProtection": True},
+        {},
+        {"required": True},
+        "no deletion protection",
+    ),
+    (
+        "elb-access-logs",
+        "aws:lb/loadBalancer:LoadBalancer",
+        {"accessLogs": {"enabled": True, "bucket": "logs"}},
+        {},
+        None,
+        "does not write access logs",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("policy", "type_", "good", "bad", "config", "words"),
+    RESOURCE_CASES,
+    ids=[f"{c[0]}-{i}" for i, c in enumerate(RESOURCE_CASES)],
+)
+def test_resource_rules_pass_compliant_and_catch_violating(
+    policy: str, type_: str, good: dict[str, Any], bad: dict[str, Any], config: dict[str, Any] | None, words: str
+) -> None:
+    assert check_resource(policy, type_, good, config) == []
+    messages = check_resource(policy, type_, bad, config)
+    assert len(messages) >= 1
+    assert words in messages[0]
+
+
+def test_cost_tags_may_come_from_the_provider_default_tags() -> None:
+    provider = {"defaultTags": json.dumps({"tags": TAGS})}
+    assert check_resource("required-cost-tags", "aws:s3/bucket:Bucket", {}, None, provider) == []
+    assert check_resource("required-cost-tags", "aws:s3/bucketPolicy:BucketPolicy", {}) == [], "not taggable"
+
+
+BUCKET = ("aws:s3/bucket:Bucket", "b", {}, [])
+SSE = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+STACK_CASES = [
+    (
+        "s3-bucket-encrypted",
+        [BUCKET, (SSE, "sse", {"rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "aws:kms"}}]}, ["b"])],
+        [BUCKET],
+        None,
+        "has no server-side encryption",
+    ),
+    (
+        "s3-public-access-blocked",
+        [
+            BUCKET,
+            (
+                "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+                "pab",
+                dict.fromkeys(
+                    ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"), True
+                ),
+                ["b"],
+            ),
+        ],
+        [BUCKET, ("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "pab", {"blockPublicAcls": True}, ["b"])],
+        None,
+        "does not block all public access",
+    ),
+    (
+        "s3-tls-only",
+        [
+            BUCKET,
+            (
+                "aws:s3/bucketPolicy:BucketPolicy",
+                "p",
+                iam(
+                    {
+                        "Effect": "Deny",
+                        "Principal": "*",
+                        "Action": "s3:*",
+                        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                    }
+                ),
+                ["b"],
+            ),
+        ],
+        [
+            BUCKET,
+            (
+                "aws:s3/bucketPolicy:BucketPolicy",
+                "p",
+                iam({"Effect": "Allow", "Principal": {"AWS": "x"}, "Action": "s3:*"}),
+                ["b"],
+            ),
+        ],
+        None,
+        "has no policy denying non-TLS access",
+    ),
+    (
+        "s3-versioning",
+        [
+            BUCKET,
+            (
+                "aws:s3/bucketVersioning:BucketVersioning",
+                "v",
+                {"versioningConfiguration": {"status": "Enabled"}},
+                ["b"],
+            ),
+        ],
+        [
+            BUCKET,
+            (
+                "aws:s3/bucketVersioning:BucketVersioning",
+                "v",
+                {"versioningConfiguration": {"status": "Suspended"}},
+                ["b"],
+            ),
+        ],
+        {"required": True},
+        "is not versioned",
+    ),
+    (
+        "no-internet-ingress",
+        [
+            (
+                SG,
+                "lb-sg",
+                {"ingress": [{"protocol": "tcp", "fromPort": 443, "toPort": 443, "cidrBlocks": ["0.0.0.0/0"]}]},
+                [],
+            ),
+            ("aws:lb/loadBalancer:LoadBalancer", "lb", {}, ["lb-sg"]),
+        ],
+        [
+            (
+                SG,
+                "app-sg",
+                {"ingress": [{"protocol": "tcp", "fromPort": 443, "toPort": 443, "cidrBlocks": ["0.0.0.0/0"]}]},
+                [],
+            )
+        ],
+        None,
+        "allows ingress from the internet on ports 443-443",
+    ),
+    (
+        "vpc-flow-logs",
+        [("aws:ec2/vpc:Vpc", "vpc", {}, []), ("aws:ec2/flowLog:FlowLog", "fl", {}, ["vpc"])],
+        [("aws:ec2/vpc:Vpc", "vpc", {}, [])],
+        {"required": True},
+        "has no flow logs",
+    ),
+    (
+        "nat-gateway-cap",
+        [("aws:ec2/natGateway:NatGateway", "n0", {}, [])],
+        [("aws:ec2/natGateway:NatGateway", "n0", {}, []), ("aws:ec2/natGateway:NatGateway", "n1", {}, [])],
+        {"maxNatGateways": 1},
+        "2 NAT gateways exceed this environment's cap of 1",
+    ),
+]
+
+
+@pytest.mark.parametrize(("policy", "good", "bad", "config", "words"), STACK_CASES, ids=[c[0] for c in STACK_CASES])
+def test_stack_rules_pass_compliant_and_catch_violating(
+    policy: str, good: list[Any], bad: list[Any], config: dict[str, Any] | None, words: str
+) -> None:
+    assert check_stack(policy, good, config) == []
+    messages = check_stack(policy, bad, config)
+    assert len(messages) == 1
+    assert words in messages[0]
+
+
+def test_every_rule_has_cases_and_reads_as_a_rule() -> None:
+    covered = {c[0] for c in RESOURCE_CASES} | {c[0] for c in STACK_CASES}
+    assert covered == set(BY_NAME)
+    assert len(POLICIES) >= 20
+    for policy in POLICIES:
+        assert policy.name == policy.name.lower()
+        assert " " not in policy.name
+        assert " must " in policy.description or " may only " in policy.description
+
+
+def test_unknown_values_do_not_crash_a_rule() -> None:
+    props = {
+        "containerDefinitions": UNKNOWN_STRING_VALUE,
+        "networkConfiguration": {"assignPublicIp": UNKNOWN_STRING_VALUE},
+    }
+    crashes = {}
+    for policy in POLICIES:
+        if policy.name not in {c[0] for c in STACK_CASES}:
+            try:
+                check_resource(policy.name, TASK, props)
+            except UnknownValueError:
+                pass  # the engine's signal: "can't be known during preview", reported as advisory
+            except Exception as exc:
+                crashes[policy.name] = repr(exc)
+    assert crashes == {}
+
+
+@pytest.fixture(scope="module")
+def platform_plans() -> dict[str, list[Any]]:
+    return {env: plan_environment(load_environment(env, REPO / "environments"), list(ORDER), REPO) for env in ENVS}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_platform_stacks_have_no_mandatory_violations(platform_plans: dict[str, list[Any]], env: str) -> None:
+    config = resolved_config(config_file(REPO / "policies", env))
+    for plan in platform_plans[env]:
+        assert [v for v in evaluate(plan, config) if v["level"] == "mandatory"] == [], plan.stack
+
+
+def test_removing_a_guardrail_from_a_stack_is_caught(platform_plans: dict[str, list[Any]]) -> None:
+    """Stack-level pairing works on real plans: drop the bucket's public access block."""
+    storage = next(p for p in platform_plans["prod"] if p.stack == "storage")
+    stripped = type(storage)(storage.env, storage.stack, list(storage.resources))
+    index = next(i for i, r in enumerate(stripped.resources) if r.type.endswith("BucketPublicAccessBlock"))
+    stripped.resources = [r for i, r in enumerate(stripped.resources) if i != index]
+    for r in stripped.resources:
+        r.dependencies = [d - (d > index) for d in r.dependencies if d != index]
+    violations = evaluate(stripped, resolved_config(config_file(REPO / "policies", "prod")))
+    assert [(v["policy"], v["level"]) for v in violations] == [("s3-public-access-blocked", "mandatory")]
+
+
+@pytest.fixture(scope="module")
+def insecure_plans() -> dict[str, Any]:
+    return {env: plan_program(INSECURE, load_environment(env, REPO / "environments"), REPO) for env in ("dev", "prod")}
+
+
+def test_the_insecure_example_triggers_every_rule_family(insecure_plans: dict[str, Any]) -> None:
+    fired: set[str] = set()
+    for env, plan in insecure_plans.items():
+        fired |= {v["policy"] for v in evaluate(plan, resolved_config(config_file(REPO / "policies", env)))}
+    assert set(FAMILIES.values()) == {FAMILIES[p] for p in fired}
+    assert fired == set(BY_NAME), f"never fired: {sorted(set(BY_NAME) - fired)}"
+
+
+def test_enforcement_levels_differ_per_environment() -> None:
+    dev = resolved_config(config_file(REPO / "policies", "dev"))
+    prod = resolved_config(config_file(REPO / "policies", "prod"))
+    assert dev["s3-versioning"] == ("advisory", {"required": False})
+    assert prod["s3-versioning"] == ("mandatory", {"required": True})
+    assert dev["nat-gateway-cap"][1]["maxNatGateways"] == 1
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_policy_caps_admit_the_environments_own_settings(env: str) -> None:
+    settings = load_environment(env, REPO / "environments")
+    config = resolved_config(config_file(REPO / "policies", env))
+    assert config["ecs-task-size-cap"][1]["maxCpu"] >= settings.dask.worker_cpu
+    assert config["ecs-task-size-cap"][1]["maxMemoryMib"] >= settings.dask.worker_memory_mib
+    assert config["nat-gateway-cap"][1]["maxNatGateways"] >= settings.network.nat_gateways
+
+
+@pytest.mark.reliability
+def test_a_policy_config_naming_an_unknown_rule_is_refused(tmp_path: Path) -> None:
+    bad = tmp_path / "dev.json"
+    bad.write_text(json.dumps({"all": "mandatory", "s3-encryptoin": "advisory"}))
+    with pytest.raises(UserError, match="unknown policy name"):
+        resolved_config(bad)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_the_pack_process_reports_exactly_the_offline_result(
+    insecure_plans: dict[str, Any], platform_plans: dict[str, list[Any]], env: str
+) -> None:
+    config = resolved_config(config_file(REPO / "policies", env))
+    with policy_pack_process() as analyzer:
+        assert analyzer.info().name == "mlwf-guardrails"
+        analyzer.configure(config)
+        for plan in [insecure_plans[env], *platform_plans[env]]:
+            offline = evaluate(plan, config)
+            over_grpc, _ = analyzer.analyze(plan.resources)
+            assert over_grpc == offline, plan.stack
+        assert len(evaluate(insecure_plans[env], config)) > 30
+
+
+@pytest.mark.slow
+def test_the_pack_process_survives_unknown_values(insecure_plans: dict[str, Any]) -> None:
+    plan = insecure_plans["dev"]
+    task = next(r for r in plan.resources if r.type == TASK)
+    unknown = type(task)(
+        task.type,
+        task.name,
+        {"containerDefinitions": UNKNOWN_STRING_VALUE, "cpu": UNKNOWN_STRING_VALUE, "tags": TAGS},
+        task.urn,
+    )
+    with policy_pack_process() as analyzer:
+        analyzer.configure(resolved_config(config_file(REPO / "policies", "dev")))
+        violations, diagnostics = analyzer.analyze([unknown])
+        assert violations == []
+        assert any("can't be known during preview" in d.message for d in diagnostics)
+
+
+def test_the_readme_table_matches_the_rules_and_their_levels() -> None:
+    from mlwf.policy.pack import levels_table
+
+    assert levels_table(REPO / "policies") in (REPO / "README.md").read_text()
