@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -24,8 +25,10 @@ def test_publish_points_readers_at_the_new_version(tmp_path: Path) -> None:
     published = storage.publish(base, "v1", _writer({"a.txt": b"1"}))
     assert published.written
     assert published.meta == {"files": 1}
-    assert storage.current(base).version == "v1"  # type: ignore[union-attr]
-    assert (tmp_path / "ds" / "v1" / "a.txt").read_bytes() == b"1"
+    reader = storage.current(base)
+    assert reader is not None
+    assert (reader.version, reader.url) == ("v1", published.url)
+    assert (Path(reader.url) / "a.txt").read_bytes() == b"1"
 
 
 def test_publishing_the_same_version_again_is_a_no_op(tmp_path: Path) -> None:
@@ -49,16 +52,35 @@ def test_a_failed_write_leaves_readers_on_the_previous_version(tmp_path: Path) -
     with pytest.raises(OSError, match="disk went away"):
         storage.publish(base, "v2", crash)
     assert storage.current(base).version == "v1"  # type: ignore[union-attr]
-    # A retry removes the half-written folder before writing: no stale part survives.
-    storage.publish(base, "v2", _writer({"b.txt": b"2"}))
-    assert sorted(p.name for p in (tmp_path / "ds" / "v2").iterdir()) == ["b.txt"]
+    # The retry writes a folder of its own: the half-written part is never pointed at.
+    retried = storage.publish(base, "v2", _writer({"b.txt": b"2"}))
+    assert sorted(p.name for p in Path(retried.url).iterdir()) == ["b.txt"]
 
 
-def test_old_versions_are_pruned_but_the_previous_one_is_kept(tmp_path: Path) -> None:
+def test_old_versions_are_pruned_but_the_previous_one_is_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(storage, "STALE_AFTER", timedelta(0))
     base = str(tmp_path / "ds")
     for version in ("v1", "v2", "v3"):
         storage.publish(base, version, _writer({"x": version.encode()}))
-    assert sorted(p.name for p in (tmp_path / "ds").iterdir()) == ["_CURRENT.json", "v2", "v3"]
+    kept = sorted(p.name.split(".")[0] for p in (tmp_path / "ds").iterdir())
+    assert kept == ["_CURRENT", "v2", "v3"]
+
+
+@pytest.mark.reliability
+def test_a_concurrent_writers_young_folder_is_never_pruned(tmp_path: Path) -> None:
+    """Run B is still writing v2 when run A publishes v1 and prunes: B's folder must survive."""
+    base = str(tmp_path / "ds")
+    in_progress = []
+
+    def slow_writer(target: str) -> None:
+        storage.write_bytes(storage.join(target, "part-0"), b"b")
+        in_progress.append(target)
+        storage.publish(base, "v1", _writer({"a": b"a"}))  # another run finishes meanwhile
+        storage.write_bytes(storage.join(target, "part-1"), b"b")
+
+    published = storage.publish(base, "v2", slow_writer)
+    assert sorted(p.name for p in Path(published.url).iterdir()) == ["part-0", "part-1"]
+    assert storage.current(base).version == "v2"  # type: ignore[union-attr]
 
 
 def test_write_bytes_replaces_whole_files_and_leaves_no_temporaries(tmp_path: Path) -> None:

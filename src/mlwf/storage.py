@@ -5,8 +5,8 @@ Two guarantees live here and nowhere else:
 * `write_bytes` makes a single object appear whole or not at all (a rename on a local disk,
   one PUT on an object store).
 * `publish` makes a multi-file dataset appear whole or not at all: files are written under a
-  version folder named by the content of their inputs, and only then does the dataset's
-  ``_CURRENT.json`` pointer switch to it. Readers resolve the pointer (`current`), so they never
+  fresh folder for a version named by the content of their inputs, and only then does the
+  dataset's ``_CURRENT.json`` pointer switch to it. Readers resolve the pointer (`current`), so they never
   see a partial result; publishing the same version again is a no-op, never a second copy.
 """
 
@@ -17,16 +17,17 @@ import json
 import os
 import tempfile
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
 POINTER = "_CURRENT.json"
-KEEP_VERSIONS = 2
+STAMP = "%Y%m%dT%H%M%S"
+STALE_AFTER = timedelta(hours=6)  # longer than any attempt at writing one dataset version
 
 
 def url_to_fs(url: str) -> tuple[fsspec.AbstractFileSystem, str]:
@@ -107,7 +108,7 @@ def current(base_url: str) -> Published | None:
     if not exists(pointer):
         return None
     doc = read_json(pointer)
-    return Published(join(base_url, doc["version"]), doc["version"], False, doc.get("meta", {}))
+    return Published(join(base_url, doc["folder"]), doc["version"], False, doc.get("meta", {}))
 
 
 def publish(
@@ -116,32 +117,40 @@ def publish(
     write: Callable[[str], dict[str, Any] | None],
     meta: dict[str, Any] | None = None,
 ) -> Published:
-    """Write a dataset version with ``write(version_url)`` and switch readers to it atomically.
+    """Write a dataset version with ``write(folder_url)`` and switch readers to it atomically.
 
-    If the pointer already names ``version`` the call is a no-op. A half-written folder left by
-    a crashed attempt is removed before writing again, so nothing partial is ever pointed at.
+    If the pointer already names ``version`` the call is a no-op. Every attempt writes into a
+    folder of its own (``<version>.<time>.<random>``), so a crashed attempt, a retry and two
+    concurrent runs never write into the same files; the pointer only ever names a complete
+    folder, and the last complete writer wins with identical content.
     """
     existing = current(base_url)
     if existing is not None and existing.version == version:
         return existing
-    target = join(base_url, version)
-    remove(target)
+    started = datetime.now(UTC)
+    folder = f"{version}.{started.strftime(STAMP)}.{uuid.uuid4().hex[:6]}"
+    target = join(base_url, folder)
     merged = {**(meta or {}), **(write(target) or {})}
-    doc = {"version": version, "published_at": datetime.now(UTC).isoformat(), "meta": merged}
+    doc = {"version": version, "folder": folder, "published_at": datetime.now(UTC).isoformat(), "meta": merged}
     write_json(join(base_url, POINTER), doc)
-    _prune(base_url, keep={version, *(e.version for e in [existing] if e is not None)})
+    keep = {folder, *(e.url.rsplit("/", 1)[-1] for e in [existing] if e is not None)}
+    _prune(base_url, keep, started)
     return Published(target, version, True, merged)
 
 
-def _prune(base_url: str, keep: Iterable[str]) -> None:
-    """Remove versions older than the current and the previous one (a reader may still be on it)."""
+def _prune(base_url: str, keep: set[str], now: datetime) -> None:
+    """Remove folders other than the current and the previous one (a reader may still be on
+    it) once they are older than STALE_AFTER: a younger one may be a concurrent writer's."""
     fs, path = url_to_fs(base_url)
-    keep = set(keep)
     for entry in fs.ls(path, detail=True):
         name = entry["name"].rstrip("/").rsplit("/", 1)[-1]
-        if entry["type"] == "directory" and name not in keep and not name.startswith("_"):
+        if entry["type"] != "directory" or name in keep or name.startswith("_"):
+            continue
+        try:
+            written = datetime.strptime(name.split(".")[1], STAMP).replace(tzinfo=UTC)
+        except (IndexError, ValueError):
+            continue  # not a folder this module wrote: leave it alone
+        if now - written >= STALE_AFTER:
             fs.rm(entry["name"], recursive=True)
 
 
-def unique_suffix() -> str:
-    return uuid.uuid4().hex[:8]
