@@ -9,6 +9,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -36,6 +37,18 @@ def _year(text: str) -> int:
     return value
 
 
+def _duration(text: str) -> timedelta:
+    from dask.utils import parse_timedelta
+
+    try:
+        seconds = parse_timedelta(text, default="m")
+    except (ValueError, KeyError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration (e.g. 90m, 6h, 2d)") from None
+    if seconds is None or not 0 < seconds <= 30 * 86400:
+        raise argparse.ArgumentTypeError(f"{text!r} is outside 1s-30d")
+    return timedelta(seconds=seconds)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="mlwf", description="ML workflows on AWS: Pulumi stacks, policies, Prefect flows on Dask.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -60,6 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("--stack", action="append", choices=STACK_NAMES, help="stack (repeatable; default: all)")
     deploy.add_argument("--image-tag", help="the image tag to deploy (default: derived from uv.lock)")
 
+    reap = commands.add_parser("reap", help="stop what crashed flow runs left on ECS (tagged, older than a threshold)")
+    reap.add_argument("--env", required=True, choices=ENVIRONMENTS)
+    reap.add_argument(
+        "--older-than", type=_duration, help="minimum age, e.g. 90m, 6h, 2d (default: max cluster lifetime)"
+    )
+    reap.add_argument("--dry-run", action="store_true", help="list what would be reaped; change nothing")
+
     env = commands.add_parser("env", help="environment settings")
     env_commands = env.add_subparsers(dest="env_command", required=True, parser_class=_Parser)
     check = env_commands.add_parser("check", help="validate environment settings files")
@@ -78,6 +98,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _plan(args)
         if args.command == "deploy":
             return _deploy(args)
+        if args.command == "reap":
+            return _reap(args)
     except UserError as exc:
         print(f"mlwf: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
@@ -140,6 +162,29 @@ def _deploy(args: argparse.Namespace) -> int:
 
     updated = deploy(args.env, args.stack, _repo_root(), args.image_tag)
     print(f"deployed {', '.join(updated)} to {args.env}")
+    return 0
+
+
+def _reap(args: argparse.Namespace) -> int:
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from mlwf.reaper import find_leftovers, reap
+    from mlwf.settings import load_environment
+
+    settings = load_environment(args.env, _repo_root() / "environments")
+    older_than = args.older_than or timedelta(minutes=settings.dask.max_lifetime_minutes)
+    now = datetime.now(UTC)
+    try:
+        ecs = boto3.client("ecs", region_name=settings.region)
+        leftovers = find_leftovers(ecs, settings.name, older_than, now)
+        for item in leftovers:
+            print(("would reap: " if args.dry_run else "reaping: ") + item.describe(now))
+        done = reap(ecs, leftovers, args.dry_run)
+    except (BotoCoreError, ClientError) as exc:
+        raise UserError(f"cannot reach ECS in {settings.region}: {exc}") from None
+    verb = "would reap" if args.dry_run else "reaped"
+    print(f"{verb} {len(leftovers) if args.dry_run else len(done)} resource(s) in {args.env} older than {older_than}")
     return 0
 
 

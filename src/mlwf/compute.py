@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 
 PLATFORM_TAG = "mlwf:platform"
 PLATFORM = "ml-workflows"
+ENVIRONMENT_TAG = "mlwf:environment"
+FLOW_RUN_TAG = "mlwf:flow-run"
+CREATED_AT_TAG = "mlwf:created-at"
 
 
 @dataclass(frozen=True)
@@ -66,9 +69,9 @@ class RunInfo:
     def tags(self) -> dict[str, str]:
         return {
             PLATFORM_TAG: PLATFORM,
-            "mlwf:environment": self.environment,
-            "mlwf:flow-run": self.flow_run_id,
-            "mlwf:created-at": self.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            ENVIRONMENT_TAG: self.environment,
+            FLOW_RUN_TAG: self.flow_run_id,
+            CREATED_AT_TAG: self.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
 
 

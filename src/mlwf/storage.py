@@ -152,5 +152,3 @@ def _prune(base_url: str, keep: set[str], now: datetime) -> None:
             continue  # not a folder this module wrote: leave it alone
         if now - written >= STALE_AFTER:
             fs.rm(entry["name"], recursive=True)
-
-
