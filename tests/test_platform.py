@@ -164,7 +164,7 @@ def test_iam_is_least_privilege(plans: dict[tuple[str, str], StackPlan], env: st
     for stack in ORDER:
         for role in resources(plans[(env, stack)], "aws:iam/role:Role"):
             principals = {s["Principal"]["Service"] for s in json.loads(role["assumeRolePolicy"])["Statement"]}
-            assert principals <= {"ecs-tasks.amazonaws.com", "vpc-flow-logs.amazonaws.com"}
+            assert principals <= {"ecs-tasks.amazonaws.com", "vpc-flow-logs.amazonaws.com", "scheduler.amazonaws.com"}
         for st in statements(plans[(env, stack)]):
             actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
             assert "*" not in actions
@@ -281,3 +281,24 @@ def test_the_real_entry_point_runs_under_mocks(settings: dict[str, Settings], mo
     (version,) = [r for r in mocks.resources if r.type == "aws:secretsmanager/secretVersion:SecretVersion"]
     assert version.inputs["secretString"]["value"] == "from-encrypted-config"
     assert SECRET_MARKER in version.inputs["secretString"]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_compute_stack_schedules_the_reaper(plans: dict[tuple[str, str], StackPlan], env: str) -> None:
+    compute = plans[(env, "compute")]
+    (schedule,) = resources(compute, "aws:scheduler/schedule:Schedule")
+    assert schedule["scheduleExpression"] == "rate(1 hour)"
+    assert schedule["target"]["ecsParameters"]["networkConfiguration"]["assignPublicIp"] is False
+    reaper = next(
+        t for t in resources(compute, "aws:ecs/taskDefinition:TaskDefinition") if t["family"].endswith("-reaper")
+    )
+    (container,) = json.loads(reaper["containerDefinitions"])
+    assert container["command"] == ["mlwf", "reap", "--env", env]
+    (reaper_policy,) = [
+        json.loads(r["policy"])
+        for r in resources(compute, "aws:iam/rolePolicy:RolePolicy")
+        if r["role"] == "reaper-task-id"
+    ]
+    actions = {a for s in reaper_policy["Statement"] for a in s["Action"]}
+    assert "ecs:StopTask" in actions
+    assert not any(a.startswith(("iam:", "s3:")) for a in actions)

@@ -25,6 +25,7 @@ class DaskComputeArgs:
     private_subnet_ids: pulumi.Input[list[str]]
     scheduler_security_group_id: pulumi.Input[str]
     worker_security_group_id: pulumi.Input[str]
+    flow_security_group_id: pulumi.Input[str]
     data_bucket: pulumi.Input[str]
     data_bucket_arn: pulumi.Input[str]
     kms_key_arn: pulumi.Input[str]
@@ -65,6 +66,7 @@ class DaskCompute(pulumi.ComponentResource):
         self.runtime_parameter_name = f"/{settings.name_prefix}/compute"
         self.flow_role = self._role("flow-run-task", [*self._data_statements(), *self._cluster_statements()])
         self.runtime_parameter = self._publish_runtime()
+        self._schedule_reaper()
         self.register_outputs({"cluster_arn": self.cluster.arn, "runtime_parameter": self.runtime_parameter.name})
 
     def _role(self, name: str, statements: list[dict[str, Any]]) -> aws.iam.Role:
@@ -159,6 +161,104 @@ class DaskCompute(pulumi.ComponentResource):
             opts=self._child,
         )
 
+    def _schedule_reaper(self) -> None:
+        """Every hour, `mlwf reap` stops what crashed flow runs left behind (older than the
+        environment's maximum cluster lifetime), as a Fargate task on this cluster."""
+        settings, args = self._args.settings, self._args
+        region, account = settings.region, settings.account_id
+        reaper_role = self._role(
+            "reaper-task",
+            [
+                statement(
+                    [
+                        "ecs:ListClusters",
+                        "ecs:ListTaskDefinitions",
+                        "ecs:DescribeTaskDefinition",
+                        "ecs:DeregisterTaskDefinition",
+                    ],
+                    ["*"],  # these actions have no resource-level form in IAM
+                ),
+                statement(
+                    ["ecs:DescribeClusters", "ecs:DeleteCluster", "ecs:ListTasks"],
+                    [f"arn:aws:ecs:{region}:{account}:*"],
+                ),
+                statement(["ecs:DescribeTasks", "ecs:StopTask"], [f"arn:aws:ecs:{region}:{account}:task/*"]),
+                statement(LOG_WRITE, [self.log_group.arn.apply(lambda a: f"{a}:*")]),
+            ],
+        )
+        container = pulumi.Output.all(args.image, self.log_group.name).apply(
+            lambda values: json.dumps(
+                [
+                    {
+                        "name": "reaper",
+                        "image": values[0],
+                        "essential": True,
+                        "memory": 512,
+                        "command": ["mlwf", "reap", "--env", settings.name],
+                        "logConfiguration": {
+                            "logDriver": "awslogs",
+                            "options": {
+                                "awslogs-group": values[1],
+                                "awslogs-region": region,
+                                "awslogs-stream-prefix": "reaper",
+                            },
+                        },
+                    }
+                ]
+            )
+        )
+        task = aws.ecs.TaskDefinition(
+            "reaper",
+            family=f"{settings.name_prefix}-reaper",
+            cpu="256",
+            memory="512",
+            network_mode="awsvpc",
+            requires_compatibilities=["FARGATE"],
+            execution_role_arn=self.execution_role.arn,
+            task_role_arn=reaper_role.arn,
+            container_definitions=container,
+            opts=self._child,
+        )
+        scheduler_role = aws.iam.Role(
+            "reaper-schedule",
+            name=f"{settings.name_prefix}-reaper-schedule",
+            assume_role_policy=trust_policy("scheduler.amazonaws.com"),
+            opts=self._child,
+        )
+        aws.iam.RolePolicy(
+            "reaper-schedule",
+            role=scheduler_role.id,
+            policy=document(
+                statement(["ecs:RunTask"], [task.arn], {"ArnEquals": {"ecs:cluster": self.cluster.arn}}),
+                statement(
+                    ["iam:PassRole"],
+                    [self.execution_role.arn, reaper_role.arn],
+                    {"StringEquals": {"iam:PassedToService": ECS_TASKS}},
+                ),
+            ),
+            opts=self._child,
+        )
+        aws.scheduler.Schedule(
+            "reaper",
+            name=f"{settings.name_prefix}-reaper",
+            schedule_expression="rate(1 hour)",
+            flexible_time_window=aws.scheduler.ScheduleFlexibleTimeWindowArgs(mode="OFF"),
+            target=aws.scheduler.ScheduleTargetArgs(
+                arn=self.cluster.arn,
+                role_arn=scheduler_role.arn,
+                ecs_parameters=aws.scheduler.ScheduleTargetEcsParametersArgs(
+                    task_definition_arn=task.arn,
+                    launch_type="FARGATE",
+                    network_configuration=aws.scheduler.ScheduleTargetEcsParametersNetworkConfigurationArgs(
+                        subnets=args.private_subnet_ids,
+                        security_groups=[args.flow_security_group_id],
+                        assign_public_ip=False,
+                    ),
+                ),
+            ),
+            opts=self._child,
+        )
+
 
 def compute_program(ctx: Any) -> dict[str, Any]:
     """Stack program: ECS cluster, roles, log group and the published runtime."""
@@ -171,6 +271,7 @@ def compute_program(ctx: Any) -> dict[str, Any]:
             private_subnet_ids=ctx.output("network", "private_subnet_ids"),
             scheduler_security_group_id=ctx.output("network", "scheduler_security_group_id"),
             worker_security_group_id=ctx.output("network", "worker_security_group_id"),
+            flow_security_group_id=ctx.output("network", "flow_security_group_id"),
             data_bucket=ctx.output("storage", "data_bucket"),
             data_bucket_arn=ctx.output("storage", "data_bucket_arn"),
             kms_key_arn=ctx.output("storage", "kms_key_arn"),
