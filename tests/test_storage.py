@@ -52,6 +52,7 @@ def test_a_failed_write_leaves_readers_on_the_previous_version(tmp_path: Path) -
     with pytest.raises(OSError, match="disk went away"):
         storage.publish(base, "v2", crash)
     assert storage.current(base).version == "v1"  # type: ignore[union-attr]
+    assert [p.name.split(".")[0] for p in sorted((tmp_path / "ds").iterdir())] == ["_CURRENT", "v1"], "attempt removed"
     # The retry writes a folder of its own: the half-written part is never pointed at.
     retried = storage.publish(base, "v2", _writer({"b.txt": b"2"}))
     assert sorted(p.name for p in Path(retried.url).iterdir()) == ["b.txt"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import tempfile
 import uuid
@@ -24,6 +25,8 @@ from typing import Any
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
+
+log = logging.getLogger(__name__)
 
 POINTER = "_CURRENT.json"
 STAMP = "%Y%m%dT%H%M%S"
@@ -130,12 +133,23 @@ def publish(
     started = datetime.now(UTC)
     folder = f"{version}.{started.strftime(STAMP)}.{uuid.uuid4().hex[:6]}"
     target = join(base_url, folder)
-    merged = {**(meta or {}), **(write(target) or {})}
+    try:
+        merged = {**(meta or {}), **(write(target) or {})}
+    except BaseException:
+        _remove_quietly(target)  # a failed attempt leaves nothing; a killed one is pruned later
+        raise
     doc = {"version": version, "folder": folder, "published_at": datetime.now(UTC).isoformat(), "meta": merged}
     write_json(join(base_url, POINTER), doc)
     keep = {folder, *(e.url.rsplit("/", 1)[-1] for e in [existing] if e is not None)}
     _prune(base_url, keep, started)
     return Published(target, version, True, merged)
+
+
+def _remove_quietly(url: str) -> None:
+    try:
+        remove(url)
+    except Exception:  # the storage that failed the write may fail the cleanup too
+        log.warning("could not remove the failed attempt %s; it will be pruned later", url)
 
 
 def _prune(base_url: str, keep: set[str], now: datetime) -> None:
