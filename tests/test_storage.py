@@ -55,7 +55,7 @@ def test_a_failed_write_leaves_readers_on_the_previous_version(tmp_path: Path) -
     assert [p.name.split(".")[0] for p in sorted((tmp_path / "ds").iterdir())] == ["_CURRENT", "v1"], "attempt removed"
     # The retry writes a folder of its own: the half-written part is never pointed at.
     retried = storage.publish(base, "v2", _writer({"b.txt": b"2"}))
-    assert sorted(p.name for p in Path(retried.url).iterdir()) == ["b.txt"]
+    assert sorted(p.name for p in Path(retried.url).iterdir()) == ["_COMPLETE.json", "b.txt"]
 
 
 def test_old_versions_are_pruned_but_the_previous_one_is_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -80,7 +80,7 @@ def test_a_concurrent_writers_young_folder_is_never_pruned(tmp_path: Path) -> No
         storage.write_bytes(storage.join(target, "part-1"), b"b")
 
     published = storage.publish(base, "v2", slow_writer)
-    assert sorted(p.name for p in Path(published.url).iterdir()) == ["part-0", "part-1"]
+    assert sorted(p.name for p in Path(published.url).iterdir()) == ["_COMPLETE.json", "part-0", "part-1"]
     assert storage.current(base).version == "v2"  # type: ignore[union-attr]
 
 
@@ -95,3 +95,27 @@ def test_write_bytes_replaces_whole_files_and_leaves_no_temporaries(tmp_path: Pa
 def test_fingerprints_are_stable_and_sensitive() -> None:
     assert storage.fingerprint("a", {"b": 1, "c": 2}) == storage.fingerprint("a", {"c": 2, "b": 1})
     assert storage.fingerprint("a", 1) != storage.fingerprint("a", 2)
+
+
+@pytest.mark.reliability
+def test_a_finished_folder_whose_switch_failed_is_adopted_not_written_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base = str(tmp_path / "ds")
+    real = storage.write_json
+    calls = []
+
+    def switch_fails_once(url: str, document: object) -> None:
+        if url.endswith(storage.POINTER) and not calls:
+            calls.append(url)
+            raise ConnectionResetError("reset while switching")
+        real(url, document)
+
+    monkeypatch.setattr(storage, "write_json", switch_fails_once)
+    with pytest.raises(ConnectionResetError):
+        storage.publish(base, "v1", _writer({"a": b"1"}))
+    writes = []
+    retried = storage.publish(base, "v1", lambda target: writes.append(target))  # type: ignore[func-returns-value]
+    assert writes == [], "the complete folder is adopted, not written again"
+    assert retried.meta == {"files": 1}
+    assert [p.name.split(".")[0] for p in sorted((tmp_path / "ds").iterdir())] == ["_CURRENT", "v1"]

@@ -103,7 +103,8 @@ def storm_damage_pipeline(
     runtime = resolve(env, data_root, environments_dir)
     zones = runtime.zones
     ingested = stages.ingest_all(source, years, zones)
-    with dask_client(runtime.cluster_spec(_run_id())):
+    with dask_client(runtime.cluster_spec(_run_id())) as client:
+        cluster = client.scheduler.address
         curated = stages.prepare_curated(zones)
         stored = stages.train_model(zones, curated, TrainConfig(split_year=split_year))
         scores = stages.score_events(zones, curated, stored, score_years)
@@ -121,4 +122,5 @@ def storm_damage_pipeline(
         "scored_rows": scores.meta.get("rows"),
         "report": storage.join(written.url, "report.md"),
         "quarantined": dict(ingested.quarantined),
+        "cluster": cluster,
     }

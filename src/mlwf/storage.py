@@ -29,6 +29,7 @@ from fsspec.implementations.local import LocalFileSystem
 log = logging.getLogger(__name__)
 
 POINTER = "_CURRENT.json"
+COMPLETE = "_COMPLETE.json"  # written last inside a version folder: the folder is whole
 STAMP = "%Y%m%dT%H%M%S"
 STALE_AFTER = timedelta(hours=6)  # longer than any attempt at writing one dataset version
 
@@ -122,27 +123,46 @@ def publish(
 ) -> Published:
     """Write a dataset version with ``write(folder_url)`` and switch readers to it atomically.
 
-    If the pointer already names ``version`` the call is a no-op. Every attempt writes into a
-    folder of its own (``<version>.<time>.<random>``), so a crashed attempt, a retry and two
-    concurrent runs never write into the same files; the pointer only ever names a complete
-    folder, and the last complete writer wins with identical content.
+    If the pointer already names ``version`` the call is a no-op; if an earlier attempt wrote
+    the whole folder but failed to switch the pointer, that folder is adopted. Otherwise the
+    attempt writes a folder of its own (``<version>.<time>.<random>``), so a crashed attempt, a
+    retry and two concurrent runs never write into the same files; the pointer only ever names
+    a complete folder, and the last complete writer wins with identical content.
     """
     existing = current(base_url)
     if existing is not None and existing.version == version:
         return existing
     started = datetime.now(UTC)
-    folder = f"{version}.{started.strftime(STAMP)}.{uuid.uuid4().hex[:6]}"
-    target = join(base_url, folder)
-    try:
-        merged = {**(meta or {}), **(write(target) or {})}
-    except BaseException:
-        _remove_quietly(target)  # a failed attempt leaves nothing; a killed one is pruned later
-        raise
+    adopted = _complete_folder(base_url, version)
+    if adopted is not None:  # an earlier attempt wrote it all but never switched the pointer
+        folder, merged = adopted
+    else:
+        folder = f"{version}.{started.strftime(STAMP)}.{uuid.uuid4().hex[:6]}"
+        target = join(base_url, folder)
+        try:
+            merged = {**(meta or {}), **(write(target) or {})}
+            write_json(join(target, COMPLETE), merged)
+        except BaseException:
+            _remove_quietly(target)  # a failed attempt leaves nothing; a killed one is pruned later
+            raise
     doc = {"version": version, "folder": folder, "published_at": datetime.now(UTC).isoformat(), "meta": merged}
     write_json(join(base_url, POINTER), doc)
     keep = {folder, *(e.url.rsplit("/", 1)[-1] for e in [existing] if e is not None)}
     _prune(base_url, keep, started)
-    return Published(target, version, True, merged)
+    return Published(join(base_url, folder), version, True, merged)
+
+
+def _complete_folder(base_url: str, version: str) -> tuple[str, dict[str, Any]] | None:
+    """A folder of ``version`` that an earlier attempt finished (it holds the COMPLETE marker)."""
+    fs, path = url_to_fs(base_url)
+    if not fs.exists(path):
+        return None
+    for entry in sorted(fs.ls(path, detail=False)):
+        name = entry.rstrip("/").rsplit("/", 1)[-1]
+        marker = join(base_url, name, COMPLETE)
+        if name.startswith(f"{version}.") and exists(marker):
+            return name, read_json(marker)
+    return None
 
 
 def _remove_quietly(url: str) -> None:
