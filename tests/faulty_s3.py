@@ -46,7 +46,7 @@ def _handler(upstream: str, faults: Faults) -> type[http.server.BaseHTTPRequestH
     class Proxy(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: object) -> None:
             pass
 
         def _body(self) -> bytes | None:
@@ -99,7 +99,7 @@ def _handler(upstream: str, faults: Faults) -> type[http.server.BaseHTTPRequestH
                 self.wfile.write(data)
             connection.close()
 
-        do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _forward
+        do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _forward  # noqa: N815 - http.server names
 
     return Proxy
 

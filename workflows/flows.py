@@ -104,7 +104,7 @@ def storm_damage_pipeline(
     zones = runtime.zones
     ingested = stages.ingest_all(source, years, zones)
     with dask_client(runtime.cluster_spec(_run_id())) as client:
-        cluster = client.scheduler.address
+        cluster = str(client.scheduler_info()["address"])
         curated = stages.prepare_curated(zones)
         stored = stages.train_model(zones, curated, TrainConfig(split_year=split_year))
         scores = stages.score_events(zones, curated, stored, score_years)

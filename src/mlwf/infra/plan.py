@@ -8,6 +8,7 @@ inputs absent); secrets are redacted in the plan and never leave it in plain tex
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import time
 from collections import Counter
@@ -161,7 +162,19 @@ def run_program(program: Callable[[], dict[str, Any]], mocks: PlanMocks, project
 
         _sync_await(run_pulumi_func(lambda: _sync_await(pulumi.Output.from_input(body()).future())))
 
-    contextvars.Context().run(inside)
+    # Pulumi's runtime uses the thread's current event loop; whatever ran before in this thread
+    # (Prefect, distributed) may have closed or unset it. Run on a loop of our own.
+    try:
+        previous: asyncio.AbstractEventLoop | None = asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:
+        previous = None
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        contextvars.Context().run(inside)
+    finally:
+        asyncio.set_event_loop(previous)
+        loop.close()
     return exports
 
 
@@ -177,9 +190,9 @@ def plan_environment(settings: Settings, stacks: list[str], repo_root: Path) -> 
             continue
         spec = STACKS[name]
         mocks = PlanMocks(settings, outputs)
-        secrets = {key: pulumi.Output.secret(PLAN_API_KEY) for key in spec.secrets}
 
-        def program(spec: Any = spec, secrets: dict[str, Any] = secrets) -> dict[str, Any]:
+        def program(spec: Any = spec) -> dict[str, Any]:
+            secrets = {key: pulumi.Output.secret(PLAN_API_KEY) for key in spec.secrets}
             context: StackContext = build_context(spec, settings, tag, secrets)
             return spec.program(context)
 
