@@ -158,3 +158,21 @@ def test_plan_of_an_insecure_program_fails_with_its_violations() -> None:
 @pytest.mark.reliability
 def test_plan_of_a_folder_without_a_program_is_one_line(tmp_path: Path) -> None:
     assert_one_line_error(run("plan", "--program", str(tmp_path), "--env", "dev"), "is not a Pulumi Python program")
+
+
+@pytest.mark.reliability
+def test_validate_reports_each_bad_file_in_one_line_and_writes_nothing(sample_dir: Path, tmp_path: Path) -> None:
+    from badfiles import write_corpus
+
+    bad = write_corpus(next(sample_dir.glob("*_d1995_*")), tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    for name, reason in bad.values():
+        result = run("validate", str(tmp_path / name), cwd=tmp_path)
+        assert_one_line_error(result, name, reason)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_validate_accepts_the_real_files(sample_dir: Path) -> None:
+    result = run("validate", *(str(p) for p in sorted(sample_dir.glob("*.csv.gz"))))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1].endswith("(20,461 events)")

@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--split-year", type=_year, help="first test year (default: the last year in the data)")
     demo.add_argument("--json", action="store_true", help="print the run summary as JSON")
 
+    validate = commands.add_parser("validate", help="check NOAA details files completely; write nothing")
+    validate.add_argument("files", nargs="+", help="StormEvents_details-*.csv.gz paths or URLs")
+
     plan = commands.add_parser("plan", help="plan every stack offline, under Pulumi's mocks")
     plan.add_argument("--env", action="append", choices=ENVIRONMENTS, help="environment (repeatable; default: all)")
     plan.add_argument("--stack", action="append", choices=STACK_NAMES, help="stack (repeatable; default: all)")
@@ -96,6 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _env_check(args.files)
         if args.command == "plan":
             return _plan(args)
+        if args.command == "validate":
+            return _validate(args.files)
         if args.command == "deploy":
             return _deploy(args)
         if args.command == "reap":
@@ -124,6 +129,30 @@ def _env_check(files: list[Path]) -> int:
             print(f"mlwf: error: {exc}", file=sys.stderr)
             continue
         print(f"ok  {path} ({settings.tier}, {settings.region}, {settings.network.az_count} AZs)")
+    return EXIT_USER_ERROR if failed else 0
+
+
+def _validate(files: list[str]) -> int:
+    from mlwf import storage
+    from mlwf.errors import BadInputFileError
+    from mlwf.ingest import validate_details
+
+    failed = 0
+    for url in files:
+        name = url.rstrip("/").rsplit("/", 1)[-1]
+        try:
+            fs, path = storage.url_to_fs(url)
+            with fs.open(path, "rb") as handle:
+                rows = validate_details(name, handle.read())
+        except BadInputFileError as exc:
+            failed += 1
+            print(f"mlwf: error: {exc}", file=sys.stderr)
+            continue
+        except OSError as exc:
+            failed += 1
+            print(f"mlwf: error: {name}: cannot read ({exc.strerror or exc})", file=sys.stderr)
+            continue
+        print(f"ok  {url} ({rows:,} events)")
     return EXIT_USER_ERROR if failed else 0
 
 
