@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--split-year", type=_year, help="first test year (default: the last year in the data)")
     demo.add_argument("--json", action="store_true", help="print the run summary as JSON")
 
+    affected = commands.add_parser("affected", help="which stacks, environments and flows a change touches")
+    affected.add_argument("--base", required=True, help="git ref to compare with (e.g. origin/main)")
+
     validate = commands.add_parser("validate", help="check NOAA details files completely; write nothing")
     validate.add_argument("files", nargs="+", help="StormEvents_details-*.csv.gz paths or URLs")
 
@@ -101,6 +104,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _plan(args)
         if args.command == "validate":
             return _validate(args.files)
+        if args.command == "affected":
+            from mlwf.affected import changed_paths, classify
+
+            print(json.dumps(classify(changed_paths(args.base, Path.cwd())).as_dict()))
+            return 0
         if args.command == "deploy":
             return _deploy(args)
         if args.command == "reap":

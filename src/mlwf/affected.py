@@ -1,0 +1,106 @@
+"""Which stacks, environments, flows and images a change touches, from the paths it changes.
+
+Used by the pull-request workflow to preview only what a change can affect, and by anyone
+locally (`mlwf affected --base origin/main`)."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mlwf.errors import UserError
+from mlwf.infra.stacks import ORDER, STACKS
+
+ENVIRONMENTS = ("dev", "staging", "prod")
+# Shared infrastructure code: which stacks each module of mlwf/infra feeds.
+INFRA_MODULES = {
+    "network.py": ("network",),
+    "storage.py": ("storage",),
+    "cluster.py": ("compute",),
+    "agent.py": ("prefect-agent",),
+}
+EVERYTHING = ("pyproject.toml", "uv.lock")  # a dependency change means a new image tag
+
+
+@dataclass
+class Affected:
+    stacks: set[str] = field(default_factory=set)
+    environments: set[str] = field(default_factory=set)
+    flows: bool = False
+    image: bool = False
+    policies: bool = False
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "stacks": [s for s in ORDER if s in self.stacks],
+            "environments": [e for e in ENVIRONMENTS if e in self.environments],
+            "flows": self.flows,
+            "image": self.image,
+            "policies": self.policies,
+        }
+
+
+def _downstream(stacks: set[str]) -> set[str]:
+    """A stack and every stack that references it, directly or not."""
+    out = set(stacks)
+    changed = True
+    while changed:
+        changed = False
+        for name, spec in STACKS.items():
+            if name not in out and out & set(spec.upstream):
+                out.add(name)
+                changed = True
+    return out
+
+
+def classify(paths: list[str]) -> Affected:
+    result = Affected()
+    every_env = set(ENVIRONMENTS)
+    for path in paths:
+        parts = Path(path).parts
+        if not parts:
+            continue
+        if path in EVERYTHING:
+            result.image = result.flows = True
+            result.stacks |= {"compute", "prefect-agent"}  # both run the image
+            result.environments |= every_env
+        elif parts[0] == "platform" and len(parts) > 1 and parts[1] in STACKS:
+            result.stacks |= _downstream({parts[1]})
+            result.environments |= every_env
+        elif parts[0] == "environments" and path.endswith(".yaml"):
+            result.stacks |= set(ORDER)
+            result.environments.add(Path(path).stem)
+            result.flows = True
+        elif parts[0] == "policies" or parts[:3] == ("src", "mlwf", "policy"):
+            result.policies = True
+            result.stacks |= set(ORDER)
+            result.environments |= every_env
+        elif parts[:3] == ("src", "mlwf", "infra"):
+            module = parts[3] if len(parts) > 3 else ""
+            result.stacks |= _downstream(set(INFRA_MODULES.get(module, ORDER)))
+            result.environments |= every_env
+        elif parts[:2] == ("src", "mlwf") and parts[-1] == "settings.py":
+            result.stacks |= set(ORDER)
+            result.environments |= every_env
+            result.flows = True
+            result.image = True
+        elif parts[0] == "workflows" or parts[:2] == ("src", "mlwf"):
+            result.flows = result.image = True
+            result.environments |= every_env
+    return result
+
+
+def changed_paths(base: str, repo: Path) -> list[str]:
+    """Paths changed between the merge base of ``base`` and HEAD, plus uncommitted ones."""
+
+    def git(*args: str) -> str:
+        completed = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True)
+        if completed.returncode != 0:
+            reason = (completed.stderr.strip().splitlines() or ["failed"])[-1]
+            raise UserError(f"git {' '.join(args)}: {reason}")
+        return completed.stdout
+
+    committed = git("diff", "--name-only", f"{base}...HEAD").splitlines()
+    uncommitted = git("status", "--porcelain", "--untracked-files=all").splitlines()
+    return sorted({*committed, *(line[3:].split(" -> ")[-1] for line in uncommitted)} - {""})
