@@ -41,3 +41,18 @@ def tests(session: nox.Session) -> None:
 def demo(session: nox.Session) -> None:
     """Run the storm-damage pipeline locally on the shipped sample."""
     locked(session, "mlwf", "demo", *session.posargs)
+
+
+@nox.session
+def export(session: nox.Session) -> None:
+    """Export the image's requirements (workflows/requirements.txt) from uv.lock."""
+    session.run(
+        "uv",
+        "run",
+        "--locked",
+        "python",
+        "-c",
+        "from pathlib import Path; from mlwf.image import REQUIREMENTS, export_requirements; "
+        "export_requirements(Path('.'), REQUIREMENTS)",
+        external=True,
+    )

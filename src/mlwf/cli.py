@@ -63,6 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
     affected = commands.add_parser("affected", help="which stacks, environments and flows a change touches")
     affected.add_argument("--base", required=True, help="git ref to compare with (e.g. origin/main)")
 
+    image = commands.add_parser("image", help="the flow/Dask image")
+    image_commands = image.add_subparsers(dest="image_command", required=True, parser_class=_Parser)
+    image_commands.add_parser("tag", help="print the image tag derived from uv.lock and the Python version")
+
     validate = commands.add_parser("validate", help="check NOAA details files completely; write nothing")
     validate.add_argument("files", nargs="+", help="StormEvents_details-*.csv.gz paths or URLs")
 
@@ -104,6 +108,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _plan(args)
         if args.command == "validate":
             return _validate(args.files)
+        if args.command == "image":
+            from mlwf.image import image_tag
+
+            print(image_tag(_repo_root()))
+            return 0
         if args.command == "affected":
             from mlwf.affected import changed_paths, classify
 

@@ -2,7 +2,8 @@
 
 `dask_client(spec)` is the only way flows get a cluster. It is a create/close pair: the cluster
 is closed when the block exits for any reason (success, an exception, cancellation, or SIGTERM
-to the flow process, which is turned into an exception so the ``finally`` runs).
+to the flow process, which is turned into an exception so the ``finally`` runs). Before any
+work it checks that client, scheduler and workers run the same package versions.
 
 Fargate clusters are built from the environment's settings and the compute stack's published
 runtime (`ClusterRuntime`), with tags naming the platform, environment, flow run and creation
@@ -23,6 +24,7 @@ from typing import Any
 from distributed import Client, LocalCluster
 
 from mlwf.settings import Settings
+from mlwf.versions import check_versions
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +172,7 @@ def dask_client(spec: ClusterSpec) -> Iterator[Client]:
         try:
             client = Client(cluster)
             try:
+                check_versions(client)
                 yield client
             finally:
                 client.close()

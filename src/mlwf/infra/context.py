@@ -3,17 +3,13 @@ stacks' outputs. Built once by the entry point; components never read config the
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
 from mlwf.settings import Settings
-
-PYTHON_TAG = "py3.11"
 
 
 @dataclass(frozen=True)
@@ -47,13 +43,6 @@ def tagged_provider(settings: Settings) -> aws.Provider:
         allowed_account_ids=[settings.account_id],
         default_tags=aws.ProviderDefaultTagsArgs(tags=settings.tags),
     )
-
-
-def image_tag(repo_root: Path) -> str:
-    """The flow/Dask image tag: the Python version and the lock file's digest, so any
-    dependency change gives a new, immutable tag."""
-    digest = hashlib.sha256((repo_root / "uv.lock").read_bytes()).hexdigest()[:12]
-    return f"{PYTHON_TAG}-{digest}"
 
 
 def stack_reference_name(settings: Settings, project: str) -> str:

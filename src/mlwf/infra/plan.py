@@ -22,7 +22,8 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from mlwf.infra.context import StackContext, image_tag
+from mlwf.image import image_tag
+from mlwf.infra.context import StackContext
 from mlwf.infra.stacks import ORDER, STACKS, build_context
 from mlwf.settings import Settings
 

@@ -14,9 +14,10 @@ from typing import Any
 
 import pulumi
 
+from mlwf.image import image_tag
 from mlwf.infra.agent import agent_program
 from mlwf.infra.cluster import compute_program
-from mlwf.infra.context import StackContext, image_tag, stack_reference_name, tagged_provider
+from mlwf.infra.context import StackContext, stack_reference_name, tagged_provider
 from mlwf.infra.network import network_program
 from mlwf.infra.storage import storage_program
 from mlwf.settings import Settings, load_environment
