@@ -63,6 +63,17 @@ def build_parser() -> argparse.ArgumentParser:
     affected = commands.add_parser("affected", help="which stacks, environments and flows a change touches")
     affected.add_argument("--base", required=True, help="git ref to compare with (e.g. origin/main)")
 
+    flows = commands.add_parser("flows", help="Prefect deployments of the flows")
+    flows_commands = flows.add_subparsers(dest="flows_command", required=True, parser_class=_Parser)
+    flows_deploy = flows_commands.add_parser("deploy", help="create or update every flow's deployment (idempotent)")
+    flows_deploy.add_argument("--env", required=True, choices=("local", *ENVIRONMENTS))
+    flows_deploy.add_argument("--image", help="pinned image (AWS environments; default: the compute stack's)")
+    flows_smoke = flows_commands.add_parser("smoke", help="run the ingest deployment on the shipped sample and wait")
+    flows_smoke.add_argument("--env", required=True, choices=("local", *ENVIRONMENTS))
+    flows_smoke.add_argument(
+        "--data-root", help="where the smoke run writes (default: the environment's, under smoke/)"
+    )
+
     image = commands.add_parser("image", help="the flow/Dask image")
     image_commands = image.add_subparsers(dest="image_command", required=True, parser_class=_Parser)
     image_commands.add_parser("tag", help="print the image tag derived from uv.lock and the Python version")
@@ -82,6 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("--env", required=True, choices=ENVIRONMENTS)
     deploy.add_argument("--stack", action="append", choices=STACK_NAMES, help="stack (repeatable; default: all)")
     deploy.add_argument("--image-tag", help="the image tag to deploy (default: derived from uv.lock)")
+    deploy.add_argument(
+        "--mode",
+        choices=("up", "preview", "drift"),
+        default="up",
+        help="up (deploy), preview (changes under the policies) or drift (refresh; fail on differences)",
+    )
 
     reap = commands.add_parser("reap", help="stop what crashed flow runs left on ECS (tagged, older than a threshold)")
     reap.add_argument("--env", required=True, choices=ENVIRONMENTS)
@@ -108,6 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _plan(args)
         if args.command == "validate":
             return _validate(args.files)
+        if args.command == "flows":
+            return _flows(args)
         if args.command == "image":
             from mlwf.image import image_tag
 
@@ -147,6 +166,47 @@ def _env_check(files: list[Path]) -> int:
             continue
         print(f"ok  {path} ({settings.tier}, {settings.region}, {settings.network.az_count} AZs)")
     return EXIT_USER_ERROR if failed else 0
+
+
+def _flows(args: argparse.Namespace) -> int:
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from workflows import deployments
+
+    repo = _repo_root()
+    if args.flows_command == "smoke":
+        return _smoke(args, repo)
+    if args.env == "local":
+        target = deployments.local_target(repo)
+    else:
+        from mlwf.runtime import read_cluster_runtime
+        from mlwf.settings import load_environment
+
+        settings = load_environment(args.env, repo / "environments")
+        runtime = read_cluster_runtime(settings)
+        target = deployments.aws_target(args.env, settings.prefect.work_pool, args.image or runtime.image, runtime)
+    for name, deployment_id in deployments.deploy_flows(target).items():
+        print(f"deployed {name} ({deployment_id}) on {target.work_pool}")
+    return 0
+
+
+def _smoke(args: argparse.Namespace, repo: Path) -> int:
+    from importlib.resources import files
+
+    from workflows import deployments
+
+    sample = "/opt/mlwf/src/mlwf/sample_data" if args.env != "local" else str(files("mlwf") / "sample_data")
+    parameters: dict[str, Any] = {"source": sample, "years": [1995], "env": args.env}
+    data_root = args.data_root
+    if data_root is None and args.env != "local":
+        from mlwf.runtime import read_cluster_runtime
+        from mlwf.settings import load_environment
+
+        data_root = read_cluster_runtime(load_environment(args.env, repo / "environments")).data_root + "/smoke"
+    if data_root:
+        parameters["data_root"] = data_root
+    deployments.smoke(args.env, parameters)
+    print(f"smoke run of {deployments.SMOKE_DEPLOYMENT}/{args.env} completed")
+    return 0
 
 
 def _validate(files: list[str]) -> int:
@@ -206,8 +266,8 @@ def _plan(args: argparse.Namespace) -> int:
 def _deploy(args: argparse.Namespace) -> int:
     from mlwf.infra.deploy import deploy
 
-    updated = deploy(args.env, args.stack, _repo_root(), args.image_tag)
-    print(f"deployed {', '.join(updated)} to {args.env}")
+    done = deploy(args.env, args.stack, _repo_root(), args.image_tag, mode=args.mode)
+    print(f"{args.mode}: {', '.join(done)} in {args.env}")
     return 0
 
 
@@ -279,6 +339,8 @@ def _quiet_runtime() -> None:
     logs for user errors (they are reported once, as one line)."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LOG_PRINTS", "true")
+    # The temporary API server needs more than Prefect's default 20 s on a busy 2-core machine.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     import prefect  # noqa: F401  (configures Prefect's logging handlers)
 
     logging.getLogger("distributed").setLevel(logging.WARNING)

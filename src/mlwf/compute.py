@@ -53,8 +53,10 @@ class ClusterRuntime:
     private_subnets: list[str]
     scheduler_security_group: str
     worker_security_group: str
+    flow_security_group: str
     execution_role_arn: str
     task_role_arn: str
+    flow_task_role_arn: str
     log_group: str
     image: str
     data_root: str
@@ -170,12 +172,11 @@ def dask_client(spec: ClusterSpec) -> Iterator[Client]:
     with _sigterm_raises():
         cluster = _start(spec)
         try:
-            client = Client(cluster)
-            try:
+            # `with` makes this client the current one for the block, even if the caller has
+            # another client active: every graph of the flow runs on this run's own cluster.
+            with Client(cluster) as client:
                 check_versions(client)
                 yield client
-            finally:
-                client.close()
         finally:
             log.info("closing Dask cluster %s", getattr(cluster, "name", ""))
             cluster.close()

@@ -81,14 +81,16 @@ def save(
 def load(models_url: str, version: str | None = None) -> StoredModel:
     """The current model (or a given version); a clear error if there is none or it is broken."""
     base = storage.join(models_url, MODEL_NAME)
-    if version is None:
-        current = storage.current(base)
-        if current is None:
-            raise UserError(f"no model in {base}: run train first")
-        version = current.version
-    url = storage.join(base, version)
+    published = storage.current(base) if version is None else storage.find(base, version)
+    if published is None:
+        raise UserError(
+            f"no model in {base}: run train first"
+            if version is None
+            else f"model version {version} not found in {base}"
+        )
+    version, url = published.version, published.url
     if not storage.exists(storage.join(url, "model.pkl")):
-        raise UserError(f"model version {version} not found in {base}")
+        raise UserError(f"model version {version} in {base} has no model.pkl")
     try:
         metadata = storage.read_json(storage.join(url, "metadata.json"))
         fs, path = storage.url_to_fs(storage.join(url, "model.pkl"))

@@ -152,6 +152,17 @@ def publish(
     return Published(join(base_url, folder), version, True, merged)
 
 
+def find(base_url: str, version: str) -> Published | None:
+    """A given version of a dataset: the current one, or an earlier complete one still kept."""
+    published = current(base_url)
+    if published is not None and published.version == version:
+        return published
+    complete = _complete_folder(base_url, version)
+    if complete is None:
+        return None
+    return Published(join(base_url, complete[0]), version, False, complete[1])
+
+
 def _complete_folder(base_url: str, version: str) -> tuple[str, dict[str, Any]] | None:
     """A folder of ``version`` that an earlier attempt finished (it holds the COMPLETE marker)."""
     fs, path = url_to_fs(base_url)

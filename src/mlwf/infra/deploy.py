@@ -8,6 +8,7 @@ import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from mlwf.errors import UserError
 from mlwf.infra.stacks import ORDER, STACKS
@@ -33,14 +34,20 @@ def _logged_in() -> bool:
     return (Path.home() / ".pulumi" / "credentials.json").exists()
 
 
+MODES = ("up", "preview", "drift")
+
+
 def deploy(
     env: str,
     stacks: list[str] | None,
     repo_root: Path,
     image_tag: str | None = None,
     on_output: Callable[[str], None] = print,
+    mode: str = "up",
 ) -> list[str]:
-    """`pulumi up` the stacks of one environment in dependency order; returns what was updated."""
+    """Run the stacks of one environment in dependency order: ``up`` deploys, ``preview``
+    shows the changes under the policies, ``drift`` refreshes and fails if the cloud no longer
+    matches the code. Returns the stacks done."""
     from pulumi import automation as auto
 
     preflight(env, repo_root)
@@ -60,7 +67,20 @@ def deploy(
                 f"stack {name}/{env} needs the secret(s) {', '.join(missing)}: "
                 f"run `pulumi config set --secret mlwf:{missing[0]} ...` in platform/{name}"
             )
-        on_output(f"== pulumi up {name} ({env})")
-        stack.up(on_output=on_output, policy_packs=policy_packs, policy_pack_configs=policy_configs, color="never")
+        on_output(f"== pulumi {mode} {name} ({env})")
+        policies: dict[str, Any] = {
+            "policy_packs": policy_packs,
+            "policy_pack_configs": policy_configs,
+            "color": "never",
+        }
+        if mode == "up":
+            stack.up(on_output=on_output, **policies)
+        elif mode == "preview":
+            stack.preview(on_output=on_output, **policies)
+        else:
+            try:
+                stack.preview(on_output=on_output, refresh=True, expect_no_changes=True, **policies)
+            except auto.errors.CommandError as exc:
+                raise UserError(f"drift in stack {name}/{env}: the cloud no longer matches the code ({exc})") from None
         updated.append(name)
     return updated
