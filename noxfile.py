@@ -56,3 +56,9 @@ def export(session: nox.Session) -> None:
         "export_requirements(Path('.'), REQUIREMENTS)",
         external=True,
     )
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmark the platform against single-process pandas + scikit-learn (-- --quick)."""
+    locked(session, "mlwf", "bench", *(session.posargs or ["--json", "bench.json"]))

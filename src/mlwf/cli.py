@@ -74,6 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--data-root", help="where the smoke run writes (default: the environment's, under smoke/)"
     )
 
+    bench = commands.add_parser("bench", help="measure the platform against single-process pandas + scikit-learn")
+    bench.add_argument("--quick", action="store_true", help="smaller sizes (2M rows for scoring); what CI may run")
+    bench.add_argument("--json", type=Path, metavar="FILE", help="write every figure to this JSON file")
+    bench.add_argument(
+        "--source", type=Path, help="NOAA files (default: ../shared/data/noaa-storm-events, else the sample)"
+    )
+
     image = commands.add_parser("image", help="the flow/Dask image")
     image_commands = image.add_subparsers(dest="image_command", required=True, parser_class=_Parser)
     image_commands.add_parser("tag", help="print the image tag derived from uv.lock and the Python version")
@@ -127,6 +134,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _validate(args.files)
         if args.command == "flows":
             return _flows(args)
+        if args.command == "bench":
+            return _bench(args)
         if args.command == "image":
             from mlwf.image import image_tag
 
@@ -166,6 +175,24 @@ def _env_check(files: list[Path]) -> int:
             continue
         print(f"ok  {path} ({settings.tier}, {settings.region}, {settings.network.az_count} AZs)")
     return EXIT_USER_ERROR if failed else 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from importlib.resources import files
+
+    from mlwf.bench import run_bench, table, write_json
+
+    _quiet_runtime()
+    repo = _repo_root()
+    shared = repo.parent / "shared" / "data" / "noaa-storm-events"
+    source = args.source or (shared if shared.is_dir() else Path(str(files("mlwf") / "sample_data")))
+    results = run_bench(args.quick, source, repo / ".bench-cache", repo)
+    print()
+    print(table(results))
+    if args.json:
+        write_json(results, args.json)
+        print(f"\nall figures: {args.json}")
+    return 0
 
 
 def _flows(args: argparse.Namespace) -> int:

@@ -1,0 +1,400 @@
+"""`mlwf bench`: the platform against the single-machine baseline, measured side by side.
+
+Data: the real NOAA events (the full set from ../shared when present, else the shipped sample),
+cleaned once and enlarged by resampling rows with small jitter to each size, written as Parquet
+once and cached. Every figure is the median of ``repeats`` runs, with rows/s and peak memory
+(summed over the client and worker processes, and the largest one).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import statistics
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import dask.dataframe as dd
+import numpy as np
+import pandas as pd
+import psutil
+from distributed import Client, LocalCluster
+
+from mlwf import ingest, model_store, prepare, score
+from mlwf.features import INPUT_COLUMNS
+from mlwf.model import TrainConfig, _design, _with_target, predict_proba
+from mlwf.storm.parse import clean_details
+
+ROWS_PER_FILE = 500_000
+TARGETS = {
+    "scoring_speedup_vs_sklearn": (">=", 1.8),
+    "scoring_vs_io_floor": ("<=", 1.3),
+    "training_ratio_vs_sklearn": ("<=", 1.2),
+    "scaling_growth_per_4x": ("<=", 4.4),
+    "orchestration_overhead_s": ("<", 5.0),
+    "plan_all_s": ("<", 20.0),
+}
+
+
+@dataclass(frozen=True)
+class Sizes:
+    scoring: int
+    training: int
+    scaling_base: int
+    out_of_core: int
+    worker_memory: str
+    repeats: int
+
+    @classmethod
+    def for_mode(cls, quick: bool) -> Sizes:
+        if quick:
+            return cls(2_000_000, 500_000, 125_000, 2_000_000, "200MiB", 3)
+        return cls(5_000_000, 2_000_000, 500_000, 8_000_000, "600MiB", 3)
+
+
+class PeakMemory:
+    """Samples the RSS of this process and its children (the Dask workers) every 50 ms."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.largest = 0
+        self._stop = threading.Event()
+
+    def _sample(self) -> None:
+        me = psutil.Process()
+        while not self._stop.is_set():
+            sizes = []
+            for process in [me, *me.children(recursive=True)]:
+                with contextlib.suppress(psutil.Error):
+                    sizes.append(process.memory_info().rss)
+            self.total = max(self.total, sum(sizes))
+            self.largest = max(self.largest, max(sizes, default=0))
+            time.sleep(0.05)
+
+    @contextlib.contextmanager
+    def watch(self) -> Iterator[PeakMemory]:
+        thread = threading.Thread(target=self._sample, daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            self._stop.set()
+            thread.join()
+
+
+def measure(run: Callable[[int], Any], repeats: int, rows: int) -> dict[str, Any]:
+    """Median wall time of ``run(i)`` over ``repeats`` runs, rows/s and peak memory (MiB)."""
+    times = []
+    with PeakMemory().watch() as memory:
+        for attempt in range(repeats):
+            started = time.perf_counter()
+            run(attempt)
+            times.append(time.perf_counter() - started)
+    median = statistics.median(times)
+    return {
+        "seconds": round(median, 3),
+        "runs": [round(t, 3) for t in times],
+        "rows_per_s": round(rows / median),
+        "peak_memory_total_mib": round(memory.total / 2**20),
+        "peak_memory_largest_mib": round(memory.largest / 2**20),
+    }
+
+
+def base_events(source: Path, cache: Path) -> pd.DataFrame:
+    """The real events, cleaned once (cached as Parquet)."""
+    path = cache / "base.parquet"
+    if not path.exists():
+        files = [f.url for f in ingest.list_source(str(source))]
+        frame = pd.concat([clean_details(prepare.read_raw_file(url)) for url in files], ignore_index=True)
+        cache.mkdir(parents=True, exist_ok=True)
+        frame.to_parquet(path)
+    return pd.read_parquet(path)
+
+
+def enlarged(base: pd.DataFrame, rows: int, cache: Path) -> Path:
+    """``rows`` events resampled from the real ones with small jitter, as Parquet files."""
+    folder = cache / f"rows-{rows}"
+    if (folder / "_DONE").exists():
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(rows)
+    for index, start in enumerate(range(0, rows, ROWS_PER_FILE)):
+        count = min(ROWS_PER_FILE, rows - start)
+        part = base.iloc[rng.integers(0, len(base), count)].reset_index(drop=True)
+        part["event_id"] = np.arange(start, start + count, dtype="int64")
+        for column, scale in (("magnitude", 0.05), ("duration_minutes", 0.1), ("begin_lat", 0.01), ("begin_lon", 0.01)):
+            part[column] = part[column] * (1 + rng.normal(0, scale, count))
+        part.to_parquet(folder / f"part-{index:04d}.parquet", index=False)
+    (folder / "_DONE").write_text("")
+    return folder
+
+
+def _single_process_score(stored: model_store.StoredModel, source: Path, target: Path) -> None:
+    frame = pd.read_parquet(source)
+    out = frame[list(score.KEY_COLUMNS)].copy()
+    out["p_damage"] = predict_proba(stored.model, frame)
+    out["predicted_damage"] = out["p_damage"] >= score.THRESHOLD
+    out.to_parquet(target, index=False)
+
+
+def _cluster_score(stored: model_store.StoredModel, source: Path, target: Path) -> None:
+    frame = dd.read_parquet(str(source), columns=list(dict.fromkeys([*score.KEY_COLUMNS, *INPUT_COLUMNS])))
+    frame.map_partitions(score.score_partition, stored, meta=score.SCORE_META).to_parquet(
+        str(target), write_index=False
+    )
+
+
+def _score_into(stored: model_store.StoredModel, source: Path, target: Path, attempt: int) -> None:
+    _cluster_score(stored, source, _fresh(target))
+
+
+def _cluster_copy(source: Path, target: Path) -> None:
+    columns = list(dict.fromkeys([*score.KEY_COLUMNS, *INPUT_COLUMNS]))
+    dd.read_parquet(str(source), columns=columns).to_parquet(str(target), write_index=False)
+
+
+def _fresh(folder: Path) -> Path:
+    shutil.rmtree(folder, ignore_errors=True)
+    return folder
+
+
+def run_bench(
+    quick: bool, source: Path, cache: Path, repo_root: Path, log: Callable[[str], None] = print
+) -> dict[str, Any]:
+    sizes = Sizes.for_mode(quick)
+    out = cache / "out"
+    results: dict[str, Any] = {
+        "quick": quick,
+        "machine": {"cpus": psutil.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 2**30, 1)},
+    }
+    log(f"preparing data from {source} ...")
+    base = base_events(source, cache)
+    results["base_events"] = len(base)
+
+    started = time.perf_counter()
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None)
+    results["local_cluster_start_s"] = round(time.perf_counter() - started, 2)
+    with cluster, Client(cluster):
+        stored = _train_model(base, cache)
+        scoring = enlarged(base, sizes.scoring, cache)
+        log(f"1. batch scoring, {sizes.scoring:,} rows")
+        platform = measure(
+            lambda i: _cluster_score(stored, scoring, _fresh(out / "score")), sizes.repeats, sizes.scoring
+        )
+        single = measure(
+            lambda i: _single_process_score(stored, scoring, out / "single.parquet"),
+            sizes.repeats,
+            sizes.scoring,
+        )
+        log("2. the I/O floor")
+        floor = measure(lambda i: _cluster_copy(scoring, _fresh(out / "copy")), sizes.repeats, sizes.scoring)
+        results["scoring"] = {
+            "rows": sizes.scoring,
+            "platform": platform,
+            "sklearn_single_process": single,
+            "io_floor": floor,
+        }
+        results["scoring_speedup_vs_sklearn"] = round(single["seconds"] / platform["seconds"], 2)
+        results["scoring_vs_io_floor"] = round(platform["seconds"] / floor["seconds"], 2)
+
+        log(f"3. training, {sizes.training:,} rows")
+        results["training"] = _training(base, sizes, cache)
+        results["training_ratio_vs_sklearn"] = results["training"]["ratio"]
+
+        log("5. scaling")
+        scaling = {}
+        for factor in (1, 4, 16):
+            rows = sizes.scaling_base * factor
+            folder = enlarged(base, rows, cache)
+            scaling[str(factor)] = measure(partial(_score_into, stored, folder, out / "scale"), sizes.repeats, rows)
+        growth = [scaling["4"]["seconds"] / scaling["1"]["seconds"], scaling["16"]["seconds"] / scaling["4"]["seconds"]]
+        results["scaling"] = {
+            "base_rows": sizes.scaling_base,
+            "by_factor": scaling,
+            "growth_per_4x": [round(g, 2) for g in growth],
+        }
+        results["scaling_growth_per_4x"] = round(max(growth), 2)
+
+    log(f"4. out of core: {sizes.out_of_core:,} rows on workers limited to {sizes.worker_memory} each")
+    results["out_of_core"] = _out_of_core(base, stored, sizes, cache)
+    results["out_of_core_ok"] = results["out_of_core"]["ok"]
+    log("6. orchestration overhead")
+    results["orchestration"] = _orchestration(repo_root, cache)
+    results["orchestration_overhead_s"] = results["orchestration"]["overhead_s"]
+    log("7. offline plan")
+    results["plan"] = _plan_all(repo_root)
+    results["plan_all_s"] = results["plan"]["seconds"]
+    results["rows"] = {
+        "scoring": sizes.scoring,
+        "training": sizes.training,
+        "out_of_core": sizes.out_of_core,
+        "scaling": [sizes.scaling_base * f for f in (1, 4, 16)],
+    }
+    results["targets"] = {
+        key: {"target": f"{op} {value}", "met": _met(results[key], op, value)} for key, (op, value) in TARGETS.items()
+    }
+    results["targets"]["out_of_core_ok"] = {"target": "True", "met": bool(results["out_of_core_ok"])}
+    return results
+
+
+def _met(value: float, op: str, target: float) -> bool:
+    return {"<": value < target, "<=": value <= target, ">=": value >= target}[op]
+
+
+def _train_model(base: pd.DataFrame, cache: Path) -> model_store.StoredModel:
+    from mlwf.model import train
+
+    frame = dd.from_pandas(base, npartitions=4)
+    result = train(frame, TrainConfig())
+    return model_store.save(str(cache / "models"), result, "bench", TrainConfig(), b"")
+
+
+def _training(base: pd.DataFrame, sizes: Sizes, cache: Path) -> dict[str, Any]:
+    """The platform's training path (dask-ml on the cluster) vs scikit-learn in one process,
+    on the same design matrix of data that fits in memory."""
+    from dask_ml.linear_model import LogisticRegression as DaskLogisticRegression
+    from sklearn.linear_model import LogisticRegression
+
+    from mlwf.features import FeatureEncoder
+
+    folder = enlarged(base, sizes.training, cache)
+    frame = dd.read_parquet(str(folder)).map_partitions(_with_target)
+    encoder = FeatureEncoder().fit(frame)
+    X, y = _design(encoder, frame)
+    X_np, y_np = X.compute(), y.compute()
+    platform = measure(
+        lambda i: DaskLogisticRegression(solver="newton", max_iter=100).fit(X, y), sizes.repeats, sizes.training
+    )
+    single = measure(
+        lambda i: LogisticRegression(C=np.inf, max_iter=2000).fit(X_np, y_np), sizes.repeats, sizes.training
+    )
+    return {
+        "rows": sizes.training,
+        "platform_dask_ml": platform,
+        "sklearn_single_process": single,
+        "ratio": round(platform["seconds"] / single["seconds"], 2),
+    }
+
+
+def _out_of_core(base: pd.DataFrame, stored: model_store.StoredModel, sizes: Sizes, cache: Path) -> dict[str, Any]:
+    folder = enlarged(base, sizes.out_of_core, cache)
+    in_memory = int(dd.read_parquet(str(folder)).memory_usage(deep=True).sum().compute())
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, memory_limit=sizes.worker_memory, dashboard_address=None)
+    with cluster, Client(cluster) as client:
+        limit = sum(w["memory_limit"] for w in client.scheduler_info()["workers"].values())
+        before = {w["name"]: w["id"] for w in client.scheduler_info()["workers"].values()}
+        error = ""
+        with PeakMemory().watch() as memory:
+            started = time.perf_counter()
+            try:
+                _cluster_score(stored, folder, _fresh(cache / "out" / "ooc"))
+            except Exception as exc:  # a failure is a finding to report, not a crash of the bench
+                error = f"{type(exc).__name__}: {exc}"
+            seconds = time.perf_counter() - started
+        after = {w["name"]: w["id"] for w in client.scheduler_info()["workers"].values()}
+    restarted = sorted(str(name) for name in before if after.get(name) != before[name])
+    return {
+        "rows": sizes.out_of_core,
+        "data_in_memory_mib": round(in_memory / 2**20),
+        "worker_memory_limit_total_mib": round(limit / 2**20),
+        "data_to_limit_ratio": round(in_memory / limit, 2),
+        "seconds": round(seconds, 2),
+        "workers_restarted": restarted,
+        "peak_memory_largest_mib": round(memory.largest / 2**20),
+        "error": error,
+        "ok": not error and not restarted and in_memory >= 3 * limit,
+    }
+
+
+def _orchestration(repo_root: Path, cache: Path) -> dict[str, Any]:
+    """The pipeline flow on the sample (warm), minus the same stages called without Prefect."""
+    import os
+
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from importlib.resources import files
+
+    from mlwf.compute import LocalSpec, dask_client
+    from mlwf.model import train
+    from mlwf.zones import Zones
+    from workflows.flows import storm_damage_pipeline
+
+    sample = str(files("mlwf") / "sample_data")
+    root = cache / "orchestration"
+    storm_damage_pipeline(source=sample, data_root=str(root / "warmup"))  # starts the temporary API
+    shutil.rmtree(root / "flow", ignore_errors=True)
+    started = time.perf_counter()
+    storm_damage_pipeline(source=sample, data_root=str(root / "flow"))
+    flow_seconds = time.perf_counter() - started
+
+    zones = Zones(str(root / "plain"))
+    shutil.rmtree(root / "plain", ignore_errors=True)
+    started = time.perf_counter()
+    for item in ingest.list_source(sample):
+        ingest.ingest_file(item, zones.raw)
+    with dask_client(LocalSpec()):
+        curated = prepare.prepare(ingest.raw_files(zones.raw), zones.curated)
+        result = train(prepare.read_curated(curated), TrainConfig())
+        stored = model_store.save(zones.models, result, curated.version, TrainConfig(), b"")
+        score.score(prepare.read_curated(curated), curated.version, stored, zones.scores)
+    plain_seconds = time.perf_counter() - started
+    return {
+        "flow_s": round(flow_seconds, 2),
+        "same_stages_without_prefect_s": round(plain_seconds, 2),
+        "overhead_s": round(flow_seconds - plain_seconds, 2),
+    }
+
+
+def _plan_all(repo_root: Path) -> dict[str, Any]:
+    from mlwf.infra.plan import plan_environment
+    from mlwf.infra.stacks import ORDER
+    from mlwf.policy.evaluate import evaluate
+    from mlwf.policy.pack import config_file, resolved_config
+    from mlwf.settings import load_environment
+
+    started = time.perf_counter()
+    count = 0
+    for env in ("dev", "staging", "prod"):
+        config = resolved_config(config_file(repo_root / "policies", env))
+        for plan in plan_environment(load_environment(env, repo_root / "environments"), list(ORDER), repo_root):
+            evaluate(plan, config)
+            count += 1
+    return {"plans": count, "seconds": round(time.perf_counter() - started, 2)}
+
+
+def table(results: dict[str, Any]) -> str:
+    rows = [
+        (
+            "Batch scoring speedup vs pandas+sklearn",
+            "scoring_speedup_vs_sklearn",
+            f"{results['rows']['scoring']:,} rows",
+        ),
+        ("Scoring time / I/O floor", "scoring_vs_io_floor", f"{results['rows']['scoring']:,} rows"),
+        ("Training time / scikit-learn", "training_ratio_vs_sklearn", f"{results['rows']['training']:,} rows"),
+        (
+            "Out-of-core scoring completes, no restart",
+            "out_of_core_ok",
+            f"{results['rows']['out_of_core']:,} rows, "
+            f"{results['out_of_core']['data_to_limit_ratio']}x the workers' memory",
+        ),
+        ("Scaling: time growth per 4x rows", "scaling_growth_per_4x", f"{results['rows']['scaling']} rows"),
+        ("Orchestration overhead (s)", "orchestration_overhead_s", "pipeline on the sample, warm"),
+        ("Offline plan of 12 stacks with policies (s)", "plan_all_s", "4 stacks x 3 environments"),
+    ]
+    lines = ["| measure | result | target | met | data |", "|---|---:|---|---|---|"]
+    for label, key, data in rows:
+        target = results["targets"][key]
+        lines.append(
+            f"| {label} | {results[key]} | {target['target']} | {'yes' if target['met'] else '**no**'} | {data} |"
+        )
+    return "\n".join(lines)
+
+
+def write_json(results: dict[str, Any], path: Path) -> None:
+    path.write_text(json.dumps(results, indent=2, default=str))
