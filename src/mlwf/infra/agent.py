@@ -12,10 +12,9 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from mlwf.infra.iam import ECR_PULL, LOG_WRITE, document, statement, trust_policy
+from mlwf.infra.iam import ECR_PULL, ECS_TASKS, LOG_WRITE, ecs_task_role, statement
 from mlwf.settings import Settings
 
-ECS_TASKS = "ecs-tasks.amazonaws.com"
 WORKER_CPU, WORKER_MEMORY = 512, 1024
 
 
@@ -73,14 +72,7 @@ class PrefectWorker(pulumi.ComponentResource):
         self.register_outputs({"service": self.service.name, "secret_arn": self.secret.arn})
 
     def _role(self, name: str, statements: list[dict[str, Any]]) -> aws.iam.Role:
-        role = aws.iam.Role(
-            name,
-            name=f"{self._args.settings.name_prefix}-{name}",
-            assume_role_policy=trust_policy(ECS_TASKS),
-            opts=self._child,
-        )
-        aws.iam.RolePolicy(name, role=role.id, policy=document(*statements), opts=self._child)
-        return role
+        return ecs_task_role(name, f"{self._args.settings.name_prefix}-{name}", statements, self._child)
 
     def _worker_statements(self) -> list[dict[str, Any]]:
         """Run flow-run tasks on the platform's cluster, passing only the platform's task roles."""

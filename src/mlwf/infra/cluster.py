@@ -11,10 +11,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from mlwf.infra.iam import DATA_ZONES, ECR_PULL, LOG_WRITE, document, statement, trust_policy
+from mlwf.infra.iam import DATA_ZONES, ECR_PULL, ECS_TASKS, LOG_WRITE, document, ecs_task_role, statement, trust_policy
 from mlwf.settings import Settings
-
-ECS_TASKS = "ecs-tasks.amazonaws.com"
 
 
 @dataclass(frozen=True)
@@ -70,14 +68,7 @@ class DaskCompute(pulumi.ComponentResource):
         self.register_outputs({"cluster_arn": self.cluster.arn, "runtime_parameter": self.runtime_parameter.name})
 
     def _role(self, name: str, statements: list[dict[str, Any]]) -> aws.iam.Role:
-        role = aws.iam.Role(
-            name,
-            name=f"{self._args.settings.name_prefix}-{name}",
-            assume_role_policy=trust_policy(ECS_TASKS),
-            opts=self._child,
-        )
-        aws.iam.RolePolicy(name, role=role.id, policy=document(*statements), opts=self._child)
-        return role
+        return ecs_task_role(name, f"{self._args.settings.name_prefix}-{name}", statements, self._child)
 
     def _create_execution_role(self) -> aws.iam.Role:
         """Pulls the image and ships logs for every platform task; nothing else."""

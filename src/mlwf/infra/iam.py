@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import pulumi
+import pulumi_aws as aws
 
 
 def trust_policy(service: str) -> str:
@@ -34,3 +35,15 @@ def document(*statements: dict[str, Any]) -> pulumi.Output[str]:
 ECR_PULL = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
 LOG_WRITE = ["logs:CreateLogStream", "logs:PutLogEvents"]
 DATA_ZONES = ("raw", "curated", "models", "scores", "reports")
+
+
+ECS_TASKS = "ecs-tasks.amazonaws.com"
+
+
+def ecs_task_role(
+    name: str, physical_name: str, statements: list[dict[str, Any]], opts: pulumi.ResourceOptions
+) -> aws.iam.Role:
+    """A role only ECS tasks can assume, with exactly these statements as its inline policy."""
+    role = aws.iam.Role(name, name=physical_name, assume_role_policy=trust_policy(ECS_TASKS), opts=opts)
+    aws.iam.RolePolicy(name, role=role.id, policy=document(*statements), opts=opts)
+    return role
