@@ -135,7 +135,10 @@ def train(curated: dd.DataFrame, config: TrainConfig) -> TrainResult:
     started = time.perf_counter()
     # The same objective in one process: unpenalised for newton (dask-glm's newton ignores C).
     reference_c = np.inf if config.solver == "newton" else config.C
-    reference = make_pipeline(StandardScaler(), LogisticRegression(C=reference_c, max_iter=SKLEARN_MAX_ITER))
+    solver = "newton-cholesky" if config.solver == "newton" else "lbfgs"  # the same method where there is one
+    reference = make_pipeline(
+        StandardScaler(), LogisticRegression(C=reference_c, solver=solver, max_iter=SKLEARN_MAX_ITER)
+    )
     reference.fit(X_train_np, y_train_np)
     sklearn_seconds = time.perf_counter() - started
     p_sklearn = reference.predict_proba(X_test_np)[:, 1]
