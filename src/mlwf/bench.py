@@ -31,7 +31,7 @@ from mlwf.features import INPUT_COLUMNS
 from mlwf.model import TrainConfig, _design, _with_target, predict_proba
 from mlwf.storm.parse import clean_details
 
-ROWS_PER_FILE = 500_000
+ROWS_PER_FILE = 250_000
 TARGETS = {
     "scoring_speedup_vs_sklearn": (">=", 1.8),
     "scoring_vs_io_floor": ("<=", 1.3),

@@ -84,10 +84,15 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
     def encode(self, frame: pd.DataFrame) -> np.ndarray:
         """The design matrix of a pandas frame (float64, one row per event)."""
         blocks = []
+        rows = np.arange(len(frame))
         for column in CATEGORICAL:
-            values = frame[column].astype("string").fillna("").to_numpy(dtype=object)
-            vocabulary = np.asarray(self.categories_[column], dtype=object)
-            blocks.append((values[:, None] == vocabulary[None, :]).astype("float64"))
+            vocabulary = self.categories_[column]
+            # Codes against the fixed training vocabulary: -1 (all zeros) for anything unseen.
+            codes = pd.Categorical(frame[column].astype("string").fillna(""), categories=vocabulary).codes
+            block = np.zeros((len(frame), len(vocabulary)))
+            seen = codes >= 0
+            block[rows[seen], codes[seen]] = 1.0
+            blocks.append(block)
         numeric = numeric_view(frame)
         for column in self.numeric_:
             values = numeric[column].to_numpy(dtype="float64")

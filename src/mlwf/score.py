@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 import dask.dataframe as dd
+import numpy as np
 import pandas as pd
 
 from mlwf import model_store, storage
@@ -19,6 +20,7 @@ from mlwf.model import predict_proba
 log = logging.getLogger(__name__)
 
 THRESHOLD = 0.5
+SLICE_ROWS = 100_000
 KEY_COLUMNS = ("event_id", "year", "event_type", "state")
 SCORE_META = pd.DataFrame(
     {
@@ -36,7 +38,13 @@ def score_partition(frame: pd.DataFrame, stored: model_store.StoredModel) -> pd.
     """Scores for one partition of curated events (pure pandas; runs on the workers)."""
     if frame.empty:
         return SCORE_META.copy()
-    p = predict_proba(stored.model, frame)
+    # In slices: the dense design matrix of a whole partition can be larger than the partition.
+    p = np.concatenate(
+        [
+            predict_proba(stored.model, frame.iloc[start : start + SLICE_ROWS])
+            for start in range(0, len(frame), SLICE_ROWS)
+        ]
+    )
     out = frame[list(KEY_COLUMNS)].reset_index(drop=True).copy()
     out["p_damage"] = p
     out["predicted_damage"] = p >= THRESHOLD
