@@ -5,7 +5,6 @@ is caught before any work."""
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -14,8 +13,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from conftest import free_port
-from distributed import Client
+from dask_processes import cluster_of
 
 from mlwf.image import EXPORT_COMMAND, REQUIREMENTS, image_tag
 from mlwf.versions import VersionMismatchError, check_versions
@@ -103,59 +101,17 @@ def image_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_image_venv(tmp_path_factory.mktemp("image") / "venv")
 
 
-def start(venv: Path, *command: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [str(venv / "bin" / command[0]), *command[1:]],
-        env={**os.environ, "PATH": str(venv / "bin")},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
 @pytest.mark.slow
 def test_the_image_environment_runs_the_task_definition_commands(image_venv: Path) -> None:
-    port = free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    scheduler = start(
-        image_venv,
-        "dask-scheduler",
-        "--idle-timeout",
-        "5 minutes",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--dashboard-address",
-        "127.0.0.1:0",
-    )
-    worker = start(
-        image_venv,
-        "dask-worker",
-        "--nthreads",
-        "1",
-        "--memory-limit",
-        "1024MB",
-        "--death-timeout",
-        "60",
-        "--host",
-        "127.0.0.1",
-        address,
-    )
-    try:
-        with Client(address, timeout=30) as client:
-            client.wait_for_workers(1, timeout=60)
-            check_versions(client)
-            assert client.submit(sum, range(100)).result() == 4950
-            import dask.dataframe as dd
-            import pandas as pd
+    bin_dir = image_venv / "bin"
+    with cluster_of(bin_dir, bin_dir) as client:
+        check_versions(client)
+        assert client.submit(sum, range(100)).result() == 4950
+        import dask.dataframe as dd
+        import pandas as pd
 
-            frame = dd.from_pandas(pd.DataFrame({"x": range(1000)}), npartitions=4)
-            assert int(frame["x"].sum().compute()) == 499500
-    finally:
-        worker.terminate()
-        scheduler.terminate()
-        worker.wait(timeout=30)
-        scheduler.wait(timeout=30)
+        frame = dd.from_pandas(pd.DataFrame({"x": range(1000)}), npartitions=4)
+        assert int(frame["x"].sum().compute()) == 499500
 
 
 @pytest.mark.slow
@@ -165,19 +121,8 @@ def test_a_version_mismatch_is_caught_before_any_work(image_venv: Path, tmp_path
     subprocess.run(
         [UV, "pip", "install", "-q", "--python", str(odd / "bin" / "python"), "--no-deps", "msgpack==1.1.0"], check=True
     )
-    port = free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    scheduler = start(
-        image_venv, "dask-scheduler", "--host", "127.0.0.1", "--port", str(port), "--dashboard-address", "127.0.0.1:0"
-    )
-    worker = start(odd, "dask-worker", "--nthreads", "1", "--host", "127.0.0.1", address)
-    try:
-        with Client(address, timeout=30) as client:
-            client.wait_for_workers(1, timeout=60)
-            with pytest.raises(VersionMismatchError, match=r"different versions of msgpack \(msgpack: client 1\.2\.4"):
-                check_versions(client)
-    finally:
-        worker.terminate()
-        scheduler.terminate()
-        worker.wait(timeout=30)
-        scheduler.wait(timeout=30)
+    with (
+        cluster_of(image_venv / "bin", odd / "bin") as client,
+        pytest.raises(VersionMismatchError, match=r"different versions of msgpack \(msgpack: client 1\.2\.4"),
+    ):
+        check_versions(client)
