@@ -267,6 +267,7 @@ def _plan(args: argparse.Namespace) -> int:
     from mlwf.policy.pack import config_file, resolved_config
     from mlwf.settings import load_environment
 
+    _ignore_leaked_pulumi_loops()
     repo = _repo_root()
     plans, settings = [], []
     for env in dict.fromkeys(args.env or ENVIRONMENTS):
@@ -288,6 +289,20 @@ def _plan(args: argparse.Namespace) -> int:
         print(f"mlwf: error: {len(mandatory)} mandatory policy violation(s)", file=sys.stderr)
         return 1
     return 0
+
+
+def _ignore_leaked_pulumi_loops() -> None:
+    """Pulumi's mock runtime leaves event loops in its worker threads; at interpreter exit their
+    __del__ can fail on an already-closed self-pipe and print a traceback after our output.
+    Silence exactly that, nothing else."""
+    default = sys.unraisablehook
+
+    def hook(unraisable: Any) -> None:
+        if isinstance(unraisable.exc_value, ValueError) and "Invalid file descriptor" in str(unraisable.exc_value):
+            return
+        default(unraisable)
+
+    sys.unraisablehook = hook
 
 
 def _deploy(args: argparse.Namespace) -> int:

@@ -164,17 +164,14 @@ def run_program(program: Callable[[], dict[str, Any]], mocks: PlanMocks, project
         _sync_await(run_pulumi_func(lambda: _sync_await(pulumi.Output.from_input(body()).future())))
 
     # Pulumi's runtime uses the thread's current event loop; whatever ran before in this thread
-    # (Prefect, distributed) may have closed or unset it. Run on a loop of our own.
-    try:
-        previous: asyncio.AbstractEventLoop | None = asyncio.get_event_loop_policy().get_event_loop()
-    except RuntimeError:
-        previous = None
+    # (Prefect, distributed) may have closed or unset it. Run on a loop of our own and close it:
+    # a loop left unclosed fails noisily in its __del__ at interpreter exit.
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     try:
         contextvars.Context().run(inside)
     finally:
-        asyncio.set_event_loop(previous)
+        asyncio.set_event_loop(None)
         loop.close()
     return exports
 
