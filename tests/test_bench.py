@@ -34,6 +34,10 @@ def test_bench_runs_every_measurement_at_toy_sizes(sample_1995: Path, sample_dir
     assert results["plan"]["plans"] == 12
     assert results["scoring"]["platform"]["rows_per_s"] > 0
     assert results["out_of_core"]["error"] == ""
+    assert results["out_of_core"]["workers_restarted"] == []
+    assert 0 < results["out_of_core"]["peak_memory_worker_mib"] <= 450
+    assert not results["out_of_core_ok"], "60,000 rows are not 3x the workers' memory: not a pass"
+    assert results["training"]["platform_engine"] == "sklearn"
     assert "| Batch scoring speedup vs pandas+sklearn |" in table(results)
     # The cached enlarged data is reused, not rewritten.
     marker = tmp_path / "cache" / "rows-20000" / "_DONE"

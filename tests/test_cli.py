@@ -96,7 +96,8 @@ def test_demo_runs_the_pipeline_and_prints_where_everything_is(tmp_path: Path) -
     summary = json.loads(result.stdout[result.stdout.index("{") :])
     assert summary["scored_rows"] == 44_752
     assert Path(summary["report"]).is_file()
-    assert abs(summary["metrics"]["model"]["roc_auc"] - summary["metrics"]["sklearn"]["roc_auc"]) < 0.02
+    assert summary["engine"] == "sklearn", "the sample fits one worker many times over"
+    assert summary["metrics"]["model"]["roc_auc"] > summary["metrics"]["baseline"]["roc_auc"] + 0.2
 
 
 @pytest.mark.slow
@@ -108,7 +109,7 @@ def test_demo_over_all_46_years_of_real_data(full_data_dir: Path, tmp_path: Path
     assert summary["scored_rows"] == 232_242
     assert summary["quarantined"] == {}
     metrics = summary["metrics"]
-    assert abs(metrics["model"]["roc_auc"] - metrics["sklearn"]["roc_auc"]) < 0.02
+    assert summary["engine"] == "sklearn"
     assert metrics["model"]["roc_auc"] > metrics["baseline"]["roc_auc"] + 0.2
 
 

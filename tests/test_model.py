@@ -11,9 +11,11 @@ import pytest
 from sklearn.base import clone
 
 from mlwf import ingest, model_store, prepare, score, storage
+from mlwf.cli import TRAIN_ENGINES
 from mlwf.errors import UserError
-from mlwf.features import CATEGORICAL, FeatureEncoder
-from mlwf.model import TrainConfig, evaluate, time_split, train
+from mlwf.features import CATEGORICAL, FeatureEncoder, aliased_features
+from mlwf.model import ENGINES, TrainConfig, choose_engine, evaluate, predict_proba, time_split, train
+from mlwf.scorer import LinearScorer
 from mlwf.storm.parse import empty_curated
 
 
@@ -53,6 +55,33 @@ def test_categories_never_seen_in_training_encode_as_zeros() -> None:
     assert all(row[name] == 0 for name in encoder.feature_names_ if name.split("=")[0] in CATEGORICAL)
 
 
+def test_features_that_repeat_others_are_found_and_left_out() -> None:
+    rng = np.random.default_rng(3)
+    types = rng.choice(["Hail", "Tornado", "Flood"], 60)
+    lat = rng.uniform(25, 49, 60)
+    lat[::7] = np.nan
+    frame = _events(
+        event_type=list(types),
+        state=list(rng.choice(["TEXAS", "IOWA", "OHIO"], 60)),
+        magnitude=list(rng.gamma(2.0, 1.0, 60)),
+        tor_f_scale=[f"EF{rng.integers(0, 4)}" if t == "Tornado" else None for t in types],
+        begin_lat=list(lat),
+        begin_lon=list(np.where(np.isnan(lat), np.nan, rng.uniform(-125, -67, 60))),
+    )
+    encoder = FeatureEncoder(min_frequency=1).fit(frame)
+    X = encoder.encode(frame)
+    dropped = aliased_features(len(X), X.sum(axis=0), X.T @ X, encoder.feature_names_)
+    # lon is missing exactly when lat is; F-scale is missing exactly when it is not a tornado.
+    assert sorted(dropped) == ["begin_lon_missing", "tor_f_scale_missing"]
+    smaller = encoder.without(dropped)
+    assert smaller.feature_names_ == [n for n in encoder.feature_names_ if n not in dropped]
+    assert smaller.encode(frame).shape == (60, len(X[0]) - 2)
+    assert np.linalg.matrix_rank(np.hstack([np.ones((60, 1)), smaller.encode(frame)])) == 1 + len(
+        smaller.feature_names_
+    )
+    assert "begin_lon_missing" in encoder.feature_names_, "the original encoder is unchanged"
+
+
 def test_time_split_trains_on_earlier_years() -> None:
     assert time_split([1995, 1993, 1994], None) == ([1993, 1994], [1995])
     assert time_split([1993, 1994, 1995], 1994) == ([1993], [1994, 1995])
@@ -81,7 +110,8 @@ def curated_sample(
 
 @pytest.fixture(scope="module")
 def trained(curated_sample: storage.Published) -> object:
-    return train(prepare.read_curated(curated_sample), TrainConfig())
+    """The distributed engine, forced: the sample would otherwise train on one worker."""
+    return train(prepare.read_curated(curated_sample), TrainConfig(engine="dask-ml"))
 
 
 @pytest.mark.slow
@@ -95,14 +125,41 @@ def test_prepare_writes_curated_parquet_partitioned_by_year(curated_sample: stor
     assert "UTC" in str(frame["begin_utc"].dtype)
 
 
+def test_the_engine_follows_the_data_size_unless_one_is_forced() -> None:
+    gib = 2**30
+    assert choose_engine("auto", 2_000_000, 130, 12 * gib) == "sklearn"  # 2 GiB matrix, 12 GiB worker
+    assert choose_engine("auto", 2_000_000, 130, 4 * gib) == "dask-ml"  # would not fit 4 times over
+    assert choose_engine("dask-ml", 1_000, 130, 12 * gib) == "dask-ml"
+    assert choose_engine("sklearn", 10**9, 130, gib) == "sklearn"
+    with pytest.raises(UserError, match="unknown training engine 'spark': expected one of auto, sklearn, dask-ml"):
+        TrainConfig(engine="spark")
+    assert TRAIN_ENGINES == ENGINES
+
+
 @pytest.mark.slow
 def test_dask_ml_model_agrees_with_sklearn_and_beats_the_baseline(trained) -> None:  # type: ignore[no-untyped-def]
     metrics = trained.metrics
+    assert trained.engine == "dask-ml"
     assert abs(metrics["model"]["roc_auc"] - metrics["sklearn"]["roc_auc"]) < 0.02
     assert metrics["model"]["roc_auc"] > metrics["baseline"]["roc_auc"] + 0.2
     assert metrics["model"]["log_loss"] < metrics["baseline"]["log_loss"]
     assert trained.train_years == [1993, 1994]
     assert trained.test_years == [1995]
+
+
+@pytest.mark.slow
+def test_by_default_the_sample_trains_on_one_worker_to_the_same_quality(
+    trained,
+    curated_sample: storage.Published,  # type: ignore[no-untyped-def]
+) -> None:
+    result = train(prepare.read_curated(curated_sample), TrainConfig())
+    assert result.engine == "sklearn"
+    assert set(result.metrics) == {"model", "baseline"}
+    assert abs(result.metrics["model"]["roc_auc"] - trained.metrics["model"]["roc_auc"]) < 0.005
+    assert result.rows == trained.rows
+    # The evaluation scored the test years with the production scorer: the same as the pipeline.
+    test = prepare.read_curated(curated_sample).compute().query("year == 1995")
+    np.testing.assert_allclose(result.test_scores["model"], predict_proba(result.model, test), rtol=1e-9)
 
 
 @pytest.mark.slow
@@ -138,8 +195,10 @@ def test_stored_models_round_trip_with_their_metadata(
     assert meta["metrics"]["model"]["roc_auc"] == trained.metrics["model"]["roc_auc"]
     sample = prepare.read_curated(curated_sample).head(50)
     np.testing.assert_allclose(
-        score.score_partition(sample, loaded)["p_damage"], score.score_partition(sample, stored)["p_damage"]
+        score.score_partition(sample, LinearScorer.from_pipeline(loaded.model))["p_damage"],
+        predict_proba(stored.model, sample),
     )
+    assert meta["engine"] == "dask-ml"
     assert model_store.find(models, curated_sample.version, TrainConfig()) is not None
     assert model_store.find(models, curated_sample.version, TrainConfig(C=0.5)) is None
 

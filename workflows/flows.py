@@ -61,6 +61,7 @@ def prepare_flow(env: str = LOCAL, data_root: str | None = None, environments_di
 @flow(name="storm-train")
 def train_flow(
     split_year: int | None = None,
+    engine: str = "auto",
     env: str = LOCAL,
     data_root: str | None = None,
     environments_dir: str = "environments",
@@ -69,7 +70,7 @@ def train_flow(
     runtime = resolve(env, data_root, environments_dir)
     curated = _curated(runtime)
     with dask_client(runtime.cluster_spec(_run_id())):
-        stored = stages.train_model(runtime.zones, curated, TrainConfig(split_year=split_year))
+        stored = stages.train_model(runtime.zones, curated, TrainConfig(split_year=split_year, engine=engine))
     return stored.metadata
 
 
@@ -97,6 +98,7 @@ def storm_damage_pipeline(
     data_root: str | None = None,
     split_year: int | None = None,
     score_years: list[int] | None = None,
+    engine: str = "auto",
     environments_dir: str = "environments",
 ) -> dict[str, Any]:
     """Ingest, prepare, train, score and report on one cluster; publish the report as artifacts."""
@@ -106,7 +108,7 @@ def storm_damage_pipeline(
     with dask_client(runtime.cluster_spec(_run_id())) as client:
         cluster = str(client.scheduler_info()["address"])
         curated = stages.prepare_curated(zones)
-        stored = stages.train_model(zones, curated, TrainConfig(split_year=split_year))
+        stored = stages.train_model(zones, curated, TrainConfig(split_year=split_year, engine=engine))
         scores = stages.score_events(zones, curated, stored, score_years)
     written = stages.write_report(zones, stored, scores, ingested)
     create_table_artifact(key="storm-damage-metrics", table=metrics_table(stored.metadata["metrics"]))
@@ -118,6 +120,7 @@ def storm_damage_pipeline(
         "curated_version": curated.version,
         "model_version": stored.version,
         "metrics": stored.metadata["metrics"],
+        "engine": stored.metadata["engine"],
         "scores": scores.url,
         "scored_rows": scores.meta.get("rows"),
         "report": storage.join(written.url, "report.md"),

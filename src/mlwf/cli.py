@@ -15,6 +15,8 @@ from typing import Any, NoReturn
 
 from mlwf.errors import UserError
 
+TRAIN_ENGINES = ("auto", "sklearn", "dask-ml")  # mlwf.model.ENGINES, without importing the ML stack
+
 EXIT_USER_ERROR = 2
 ENVIRONMENTS = ("dev", "staging", "prod")
 STACK_NAMES = ("network", "storage", "compute", "prefect-agent")
@@ -58,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--output", default="mlwf-data", help="data root folder or URL (default: ./mlwf-data)")
     demo.add_argument("--years", type=_year, nargs="+", metavar="YEAR", help="only these data years")
     demo.add_argument("--split-year", type=_year, help="first test year (default: the last year in the data)")
+    demo.add_argument(
+        "--engine", choices=TRAIN_ENGINES, default="auto", help="training engine (default: auto, by data size)"
+    )
     demo.add_argument("--json", action="store_true", help="print the run summary as JSON")
 
     affected = commands.add_parser("affected", help="which stacks, environments and flows a change touches")
@@ -79,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", type=Path, metavar="FILE", help="write every figure to this JSON file")
     bench.add_argument(
         "--source", type=Path, help="NOAA files (default: ../shared/data/noaa-storm-events, else the sample)"
+    )
+    bench.add_argument(
+        "--cache", type=Path, help="where the enlarged data is built once and kept (default: ./.bench-cache)"
     )
 
     image = commands.add_parser("image", help="the flow/Dask image")
@@ -186,9 +194,10 @@ def _bench(args: argparse.Namespace) -> int:
     repo = _repo_root()
     shared = repo.parent / "shared" / "data" / "noaa-storm-events"
     source = args.source or (shared if shared.is_dir() else Path(str(files("mlwf") / "sample_data")))
-    results = run_bench(args.quick, source, repo / ".bench-cache", repo)
+    results = run_bench(args.quick, source, args.cache or repo / ".bench-cache", repo)
     print()
     print(table(results))
+    print(f"\nthe whole run took {results['wall_s']} s ({'quick' if args.quick else 'full'} sizes)")
     if args.json:
         write_json(results, args.json)
         print(f"\nall figures: {args.json}")
@@ -357,7 +366,9 @@ def _demo(args: argparse.Namespace) -> int:
 
     from workflows.flows import storm_damage_pipeline
 
-    result = storm_damage_pipeline(source=source, years=args.years, data_root=args.output, split_year=args.split_year)
+    result = storm_damage_pipeline(
+        source=source, years=args.years, data_root=args.output, split_year=args.split_year, engine=args.engine
+    )
     if args.json:
         print(json.dumps(result, indent=2, default=str))
     else:
@@ -408,7 +419,7 @@ def _print_summary(result: dict[str, Any]) -> None:
     print()
     for name, reason in sorted(result.get("quarantined", {}).items()):
         print(f"quarantined  {name}: {reason}")
-    print(f"model        {result['model_version']}")
+    print(f"model        {result['model_version']} (fitted with {result['engine']})")
     print(f"scores       {result['scores']} ({result['scored_rows']:,} events)")
     print(f"report       {result['report']}")
 

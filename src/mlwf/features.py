@@ -9,6 +9,7 @@ and, partition by partition, on dask frames, which sidesteps dask-ml's DataFrame
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import dask.array as da
@@ -17,23 +18,10 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
-CATEGORICAL = ("event_type", "state", "cz_type")
-NUMERIC = ("magnitude", "duration_minutes", "begin_hour_local", "month", "tor_f_scale", "begin_lat", "begin_lon")
-INPUT_COLUMNS = CATEGORICAL + NUMERIC
-_F_SCALE = {f"F{i}": float(i) for i in range(6)} | {f"EF{i}": float(i) for i in range(6)}
+from mlwf import encoding
+from mlwf.encoding import CATEGORICAL, INPUT_COLUMNS, NUMERIC, numeric_view
 
-
-def numeric_view(frame: pd.DataFrame) -> pd.DataFrame:
-    """The numeric inputs as floats, with skewed and coded ones made model-friendly."""
-    out = pd.DataFrame(index=frame.index)
-    for column in NUMERIC:
-        if column == "tor_f_scale":
-            out[column] = frame[column].astype("string").str.upper().map(_F_SCALE).astype("float64")
-        elif column == "duration_minutes":
-            out[column] = np.log1p(frame[column].astype("float64").clip(lower=0))
-        else:
-            out[column] = frame[column].astype("float64")
-    return out
+__all__ = ["CATEGORICAL", "INPUT_COLUMNS", "NUMERIC", "FeatureEncoder", "aliased_features"]
 
 
 class FeatureEncoder(TransformerMixin, BaseEstimator):
@@ -68,9 +56,7 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
         rows, counts, present, low, high, medians = stats
         # Only columns that vary in training: a constant column carries no signal and makes the
         # GLM solvers' own normalisation fail ("Multiple constant columns detected").
-        self.categories_ = {
-            c: sorted(str(v) for v, n in counts[c].items() if self.min_frequency <= n < rows) for c in CATEGORICAL
-        }
+        self.categories_ = {c: self._vocabulary(counts[c], rows) for c in CATEGORICAL}
         self.medians_ = {c: float(0.0 if pd.isna(medians[c]) else medians[c]) for c in NUMERIC}
         self.numeric_ = [c for c in NUMERIC if present[c] > 0 and low[c] < high[c]]
         self.indicators_ = [c for c in NUMERIC if 0 < present[c] < rows]
@@ -81,25 +67,48 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
         )
         return self
 
+    def without(self, features: list[str]) -> FeatureEncoder:
+        """A copy that leaves out ``features``: a dropped category encodes as all zeros (like an
+        unseen one), a dropped numeric or indicator is not used."""
+        out = copy.deepcopy(self)
+        gone = set(features)
+        out.categories_ = {c: [v for v in vs if f"{c}={v}" not in gone] for c, vs in self.categories_.items()}
+        out.numeric_ = [c for c in self.numeric_ if c not in gone]
+        out.indicators_ = [c for c in self.indicators_ if f"{c}_missing" not in gone]
+        out.feature_names_ = [name for name in self.feature_names_ if name not in gone]
+        return out
+
+    def _vocabulary(self, counts: pd.Series, rows: int) -> list[str]:
+        kept = {str(v): int(n) for v, n in counts.items() if self.min_frequency <= n < rows}
+        if kept and sum(kept.values()) == rows:
+            # The levels cover every row, so their one-hot block sums to the intercept's column
+            # and an unpenalised fit is singular: the most frequent level becomes the reference,
+            # encoded as all zeros like a category never seen.
+            del kept[max(kept, key=lambda v: (kept[v], v))]
+        return sorted(kept)
+
     def encode(self, frame: pd.DataFrame) -> np.ndarray:
         """The design matrix of a pandas frame (float64, one row per event)."""
         blocks = []
         rows = np.arange(len(frame))
         for column in CATEGORICAL:
-            vocabulary = self.categories_[column]
-            # Codes against the fixed training vocabulary: -1 (all zeros) for anything unseen.
-            codes = pd.Categorical(frame[column].astype("string").fillna(""), categories=vocabulary).codes
-            block = np.zeros((len(frame), len(vocabulary)))
+            codes = self.codes(frame, column)
+            block = np.zeros((len(frame), len(self.categories_[column])))
             seen = codes >= 0
             block[rows[seen], codes[seen]] = 1.0
             blocks.append(block)
-        numeric = numeric_view(frame)
-        for column in self.numeric_:
-            values = numeric[column].to_numpy(dtype="float64")
-            blocks.append(np.where(np.isnan(values), self.medians_[column], values)[:, None])
-        for column in self.indicators_:
-            blocks.append(numeric[column].isna().to_numpy(dtype="float64")[:, None])
+        imputed, missing = self.numeric_values(frame)
+        blocks.extend(values[:, None] for values in imputed.values())
+        blocks.extend(values[:, None].astype("float64") for values in missing.values())
         return np.hstack(blocks) if blocks else np.empty((len(frame), 0))
+
+    def codes(self, frame: pd.DataFrame, column: str) -> np.ndarray:
+        """Codes of ``column`` against the fixed training vocabulary: -1 for anything unseen."""
+        return encoding.codes(frame, column, self.categories_[column])
+
+    def numeric_values(self, frame: pd.DataFrame) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """The used numeric inputs with missing values imputed, and the missing-value masks."""
+        return encoding.numeric_values(frame, self.numeric_, self.medians_, self.indicators_)
 
     def encoded_frame(self, X: dd.DataFrame) -> dd.DataFrame:
         """The design matrix of a dask frame as a dask frame of floats, partition by partition."""
@@ -113,3 +122,26 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
         if isinstance(X, dd.DataFrame):
             return self.encoded_frame(X).to_dask_array(lengths=True)
         return self.encode(X)
+
+
+def aliased_features(rows: int, sums: np.ndarray, gram: np.ndarray, names: list[str]) -> list[str]:
+    """The features that are linear combinations of the intercept and the features kept before
+    them, from the design matrix's column sums and Gram matrix (X.T @ X). An unpenalised fit on
+    such a design is singular: missing-value indicators that repeat each other (latitude and
+    longitude are missing together) or a category (tor_f_scale is missing exactly when the
+    event is not a tornado). Numerics are kept first, then categories, then indicators."""
+    full = np.block([[np.array([[float(rows)]]), sums[None, :]], [sums[:, None], gram]])
+    norm = np.sqrt(np.clip(np.diagonal(full), 1e-300, None))
+    cosine = full / np.outer(norm, norm)
+    kinds = [2 if n.endswith("_missing") else 1 if "=" in n else 0 for n in names]
+    kept, dropped = [0], []
+    for j in sorted(range(len(names)), key=lambda i: (kinds[i], i)):
+        column = j + 1
+        block = cosine[np.ix_(kept, kept)]
+        cross = cosine[kept, column]
+        residual = cosine[column, column] - cross @ np.linalg.lstsq(block, cross, rcond=None)[0]
+        if residual > 1e-9:
+            kept.append(column)
+        else:
+            dropped.append(names[j])
+    return dropped

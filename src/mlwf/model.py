@@ -1,10 +1,13 @@
-"""Train: the storm-damage classifier on dask-ml, checked against scikit-learn and a baseline.
+"""Train: the storm-damage classifier, on the engine its data size calls for, checked against a
+baseline (and against scikit-learn when the distributed engine ran on data that fits).
 
 Target: did the event cause reported property damage. Split by time: train on the years before
 ``split_year``, evaluate on it and after, as the model will be used (on years it has not seen).
-The distributed path is FeatureEncoder -> dask-ml StandardScaler -> dask-ml LogisticRegression
-on dask arrays; the same design matrix also fits scikit-learn in one process so the two can be
-compared (their ROC AUC must agree).
+The model is FeatureEncoder -> StandardScaler -> LogisticRegression (unpenalised Newton). Where
+the training design matrix fits comfortably in one worker's memory, scikit-learn fits it on one
+worker (newton-cholesky): faster than any distributed solver at that size, which spends most of
+its time scheduling one graph per iteration. Larger data trains on dask-ml over the cluster.
+Evaluation scores the test years where they are, with the scoring path production uses.
 """
 
 from __future__ import annotations
@@ -18,15 +21,20 @@ import dask.array as da
 import dask.dataframe as dd
 import numpy as np
 import pandas as pd
+import psutil
+from dask.base import compute
+from dask.delayed import delayed
 from dask_ml.linear_model import LogisticRegression as DaskLogisticRegression
 from dask_ml.preprocessing import StandardScaler as DaskStandardScaler
+from distributed import default_client
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, log_loss, roc_auc_score
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from mlwf.errors import UserError
-from mlwf.features import INPUT_COLUMNS, FeatureEncoder
+from mlwf.features import INPUT_COLUMNS, FeatureEncoder, aliased_features
+from mlwf.scorer import LinearScorer
 from mlwf.storm.parse import label_damage
 
 log = logging.getLogger(__name__)
@@ -34,6 +42,10 @@ log = logging.getLogger(__name__)
 TARGET = "damaged"
 CHUNK_ROWS = 500_000
 SKLEARN_MAX_ITER = 2000  # the reference must converge: it is what the model is judged against
+ENGINES = ("auto", "sklearn", "dask-ml")
+# scikit-learn's fit holds the design matrix ~4 times (encoded, scaled, the solver's weighted
+# copy and temporaries): it runs on one worker when that fits in the worker's memory limit.
+IN_MEMORY_COPIES = 4
 
 
 @dataclass(frozen=True)
@@ -45,6 +57,11 @@ class TrainConfig:
     solver: str = "newton"  # dask-glm: "newton" (unpenalised, few passes), "lbfgs", "admm"
     C: float = 1.0  # inverse L2 strength, for the penalised solvers
     max_iter: int = 100
+    engine: str = "auto"  # "auto" (by data size), "sklearn" (one worker) or "dask-ml" (the cluster)
+
+    def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise UserError(f"unknown training engine {self.engine!r}: expected one of {', '.join(ENGINES)}")
 
 
 @dataclass
@@ -55,6 +72,7 @@ class TrainResult:
     test_years: list[int]
     rows: dict[str, float]
     seconds: dict[str, float]
+    engine: str
     test_labels: np.ndarray = field(repr=False)
     test_scores: dict[str, np.ndarray] = field(repr=False)
 
@@ -107,10 +125,74 @@ def _design(encoder: FeatureEncoder, frame: dd.DataFrame) -> tuple[Any, Any]:
     return matrix[:, :-1], matrix[:, -1]
 
 
+def worker_memory_limit() -> int:
+    """The smallest memory limit of the current cluster's workers (this machine's if none)."""
+    try:
+        workers = default_client().scheduler_info(n_workers=-1)["workers"].values()
+    except ValueError:  # no distributed client: the local scheduler runs in this process
+        workers = []
+    limits = [w["memory_limit"] for w in workers if w.get("memory_limit")]
+    return min(limits) if limits else psutil.virtual_memory().total
+
+
+def choose_engine(requested: str, rows: int, features: int, worker_memory: int) -> str:
+    """scikit-learn on one worker when the design matrix fits it ``IN_MEMORY_COPIES`` times over."""
+    if requested != "auto":
+        return requested
+    return "sklearn" if rows * features * 8 * IN_MEMORY_COPIES <= worker_memory else "dask-ml"
+
+
+def _reference_model(config: TrainConfig, max_iter: int) -> Pipeline:
+    """The model in scikit-learn: unpenalised Newton (newton-cholesky) for dask-glm's newton,
+    which ignores C; otherwise the same penalty with lbfgs."""
+    if config.solver == "newton":
+        classifier = LogisticRegression(C=np.inf, solver="newton-cholesky", max_iter=max_iter)
+    else:
+        classifier = LogisticRegression(C=config.C, solver="lbfgs", max_iter=max_iter)
+    return make_pipeline(StandardScaler(), classifier)
+
+
+def _fit_in_memory(
+    parts: list[pd.DataFrame], encoder: FeatureEncoder, config: TrainConfig
+) -> tuple[FeatureEncoder, Pipeline]:
+    """Runs on one worker: the training partitions in one frame, encoded and fitted there."""
+    frame = pd.concat(parts, ignore_index=True)
+    X = encoder.encode(frame)
+    dropped = aliased_features(len(X), X.sum(axis=0), X.T @ X, encoder.feature_names_)
+    if dropped:
+        X = np.delete(X, [encoder.feature_names_.index(name) for name in dropped], axis=1)
+        encoder = encoder.without(dropped)
+    return encoder, _reference_model(config, SKLEARN_MAX_ITER).fit(X, frame[TARGET].to_numpy(dtype=int))
+
+
+def fit_classifier(
+    train_frame: dd.DataFrame, encoder: FeatureEncoder, config: TrainConfig, rows: int
+) -> tuple[Pipeline, str]:
+    """The fitted model for ``train_frame`` and the engine that fitted it. Features that are
+    linear combinations of others are left out (see `aliased_features`)."""
+    engine = choose_engine(config.engine, rows, len(encoder.feature_names_), worker_memory_limit())
+    log.info("training on %s: %d rows x %d features", engine, rows, len(encoder.feature_names_))
+    if engine == "sklearn":
+        encoder, fitted = delayed(_fit_in_memory)(train_frame.to_delayed(), encoder, config).compute()
+        scaler, classifier = fitted[0], fitted[-1]
+    else:
+        X_train, y_train = _design(encoder, train_frame)
+        sums, gram = da.compute(X_train.sum(axis=0), X_train.T @ X_train)
+        dropped = aliased_features(rows, sums, gram, encoder.feature_names_)
+        if dropped:
+            keep = [i for i, name in enumerate(encoder.feature_names_) if name not in dropped]
+            X_train, encoder = X_train[:, keep].persist(), encoder.without(dropped)
+        scaler = DaskStandardScaler()
+        classifier = DaskLogisticRegression(C=config.C, max_iter=config.max_iter, solver=config.solver)
+        classifier.fit(scaler.fit_transform(X_train), y_train)
+    model = Pipeline([("features", encoder), ("scale", scaler), ("classify", classifier)])
+    return model, engine
+
+
 def train(curated: dd.DataFrame, config: TrainConfig) -> TrainResult:
     """Fit on the training years of ``curated`` and evaluate on the test years."""
-    # Read once and keep in (spillable) worker memory: the encoder's statistics, the design
-    # matrix and the solver all pass over it.
+    # Read once and keep in (spillable) worker memory: the encoder's statistics, the fit and the
+    # evaluation all pass over it.
     frame = curated[[*INPUT_COLUMNS, "damage_property_usd", "year"]].map_partitions(_with_target).persist()
     years = [int(y) for y in frame["year"].drop_duplicates(split_out=1).compute()]
     train_years, test_years = time_split(years, config.split_year)
@@ -119,48 +201,44 @@ def train(curated: dd.DataFrame, config: TrainConfig) -> TrainResult:
 
     started = time.perf_counter()
     encoder = FeatureEncoder(min_frequency=config.min_frequency).fit(train_frame)
-    X_train, y_train = _design(encoder, train_frame)
-    scaler = DaskStandardScaler()
-    classifier = DaskLogisticRegression(C=config.C, max_iter=config.max_iter, solver=config.solver)
-    classifier.fit(scaler.fit_transform(X_train), y_train)
-    model = Pipeline([("features", encoder), ("scale", scaler), ("classify", classifier)])
-    dask_seconds = time.perf_counter() - started
+    rows, positive_rate = compute(train_frame.shape[0], train_frame[TARGET].mean())
+    model, engine = fit_classifier(train_frame, encoder, config, int(rows))
+    encoder = model.named_steps["features"]
+    seconds = {"fit": time.perf_counter() - started}
 
-    X_test, y_test = _design(encoder, test_frame)
-    # dask-ml's StandardScaler.transform scales numpy input in place: always hand it a copy.
-    X_train_np, y_train_np, X_test_np, y_test_np = da.compute(X_train, y_train, X_test, y_test)
-    y_train_np, y_test_np = y_train_np.astype(int), y_test_np.astype(int)
-    p_dask = _positive_class(classifier.predict_proba(scaler.transform(X_test_np.copy())))
-
-    started = time.perf_counter()
-    # The same objective in one process: unpenalised for newton (dask-glm's newton ignores C).
-    reference_c = np.inf if config.solver == "newton" else config.C
-    solver = "newton-cholesky" if config.solver == "newton" else "lbfgs"  # the same method where there is one
-    reference = make_pipeline(
-        StandardScaler(), LogisticRegression(C=reference_c, solver=solver, max_iter=SKLEARN_MAX_ITER)
+    scorer = LinearScorer.from_pipeline(model)
+    p_model, y_test = compute(
+        test_frame.map_partitions(lambda f: pd.Series(scorer.predict_proba(f), index=f.index), meta=("p", "f8")),
+        test_frame[TARGET],
     )
-    reference.fit(X_train_np, y_train_np)
-    sklearn_seconds = time.perf_counter() - started
-    p_sklearn = reference.predict_proba(X_test_np)[:, 1]
-    p_baseline = np.full(len(y_test_np), y_train_np.mean())
-
-    scores = {"model": p_dask, "sklearn": p_sklearn, "baseline": p_baseline}
+    y_test_np = y_test.to_numpy(dtype=int)
+    scores = {"model": p_model.to_numpy(), "baseline": np.full(len(y_test_np), float(positive_rate))}
+    features = len(encoder.feature_names_)
+    if engine == "dask-ml" and choose_engine("auto", int(rows), features, psutil.virtual_memory().total) == "sklearn":
+        # The distributed fit on data that fits here: judge it against scikit-learn on the same matrix.
+        X_train, y_train, X_test = da.compute(*_design(encoder, train_frame), _design(encoder, test_frame)[0])
+        started = time.perf_counter()
+        reference = _reference_model(config, SKLEARN_MAX_ITER).fit(X_train, y_train.astype(int))
+        seconds["sklearn_fit"] = time.perf_counter() - started
+        scores["sklearn"] = reference.predict_proba(X_test)[:, 1]
     metrics = {name: evaluate(y_test_np, p) for name, p in scores.items()}
-    log.info("trained on %s, tested on %s: %s", train_years, test_years, metrics["model"])
+    log.info("trained on %s with %s, tested on %s: %s", train_years, engine, test_years, metrics["model"])
     return TrainResult(
         model=model,
         metrics=metrics,
         train_years=train_years,
         test_years=test_years,
-        rows={"train": len(y_train_np), "test": len(y_test_np), "positive_rate_train": float(y_train_np.mean())},
-        seconds={"dask_ml_fit": dask_seconds, "sklearn_fit": sklearn_seconds},
+        rows={"train": int(rows), "test": len(y_test_np), "positive_rate_train": float(positive_rate)},
+        seconds=seconds,
+        engine=engine,
         test_labels=y_test_np,
         test_scores=scores,
     )
 
 
 def predict_proba(model: Pipeline, frame: pd.DataFrame) -> np.ndarray:
-    """P(damage) for each event of a pandas frame (used per partition when scoring)."""
+    """P(damage) for each event of a pandas frame through the pipeline's own steps (the
+    single-process way; the platform scores with the equivalent `LinearScorer`)."""
     encoder, scaler, classifier = (model.named_steps[s] for s in ("features", "scale", "classify"))
     # encode() returns a fresh array, which dask-ml's StandardScaler.transform scales in place.
     return _positive_class(classifier.predict_proba(scaler.transform(encoder.encode(frame))))

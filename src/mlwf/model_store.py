@@ -65,6 +65,7 @@ def save(
         "train_years": result.train_years,
         "test_years": result.test_years,
         "rows": result.rows,
+        "engine": result.engine,
         "metrics": result.metrics,
     }
 

@@ -10,45 +10,15 @@ from __future__ import annotations
 import logging
 
 import dask.dataframe as dd
-import numpy as np
 import pandas as pd
 
 from mlwf import model_store, storage
 from mlwf.features import INPUT_COLUMNS
-from mlwf.model import predict_proba
+from mlwf.scorer import KEY_COLUMNS, SCORE_META, THRESHOLD, LinearScorer, score_partition
+
+__all__ = ["KEY_COLUMNS", "SCORE_META", "THRESHOLD", "read_scores", "score", "score_partition"]
 
 log = logging.getLogger(__name__)
-
-THRESHOLD = 0.5
-SLICE_ROWS = 100_000
-KEY_COLUMNS = ("event_id", "year", "event_type", "state")
-SCORE_META = pd.DataFrame(
-    {
-        "event_id": pd.Series(dtype="int64"),
-        "year": pd.Series(dtype="int32"),
-        "event_type": pd.Series(dtype="string"),
-        "state": pd.Series(dtype="string"),
-        "p_damage": pd.Series(dtype="float64"),
-        "predicted_damage": pd.Series(dtype="bool"),
-    }
-)
-
-
-def score_partition(frame: pd.DataFrame, stored: model_store.StoredModel) -> pd.DataFrame:
-    """Scores for one partition of curated events (pure pandas; runs on the workers)."""
-    if frame.empty:
-        return SCORE_META.copy()
-    # In slices: the dense design matrix of a whole partition can be larger than the partition.
-    p = np.concatenate(
-        [
-            predict_proba(stored.model, frame.iloc[start : start + SLICE_ROWS])
-            for start in range(0, len(frame), SLICE_ROWS)
-        ]
-    )
-    out = frame[list(KEY_COLUMNS)].reset_index(drop=True).copy()
-    out["p_damage"] = p
-    out["predicted_damage"] = p >= THRESHOLD
-    return out.astype(SCORE_META.dtypes.to_dict())
 
 
 def score(
@@ -63,10 +33,11 @@ def score(
     selected = curated[list(dict.fromkeys([*KEY_COLUMNS, *INPUT_COLUMNS]))]
     if years:
         selected = selected[selected["year"].isin(years)]
+    scorer = LinearScorer.from_pipeline(stored.model)
     version = storage.fingerprint("scores", stored.version, curated_version, sorted(years or []))
 
     def write(target: str) -> dict[str, object]:
-        scored = selected.map_partitions(score_partition, stored, meta=SCORE_META)
+        scored = selected.map_partitions(score_partition, scorer, meta=SCORE_META)
         scored.to_parquet(target, write_index=False)
         written = dd.read_parquet(target, columns=["p_damage"])
         rows, positive = dd.compute(written.shape[0], (written["p_damage"] >= THRESHOLD).sum())
