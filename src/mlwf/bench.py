@@ -98,7 +98,13 @@ class PeakMemory:
 
 
 def measure(run: Callable[[int], Any], repeats: int, rows: int) -> dict[str, Any]:
-    """Median wall time of ``run(i)`` over ``repeats`` runs, rows/s and peak memory (MiB)."""
+    """Median wall time of ``run(i)`` over ``repeats`` runs after one untimed warm-up run, rows/s
+    and peak memory (MiB). The first run of every path here was 1.5-4x slower than the next
+    (first reads of the files, first imports and allocations in the workers): a start-up
+    cost reported as ``warmup_s``, not throughput."""
+    started = time.perf_counter()
+    run(-1)
+    warmup = time.perf_counter() - started
     times = []
     with PeakMemory().watch() as memory:
         for attempt in range(repeats):
@@ -109,6 +115,7 @@ def measure(run: Callable[[int], Any], repeats: int, rows: int) -> dict[str, Any
     return {
         "seconds": round(median, 3),
         "runs": [round(t, 3) for t in times],
+        "warmup_s": round(warmup, 3),
         "rows_per_s": round(rows / median),
         "peak_memory_total_mib": round(memory.total / 2**20),
         "peak_memory_largest_mib": round(memory.largest / 2**20),

@@ -54,7 +54,7 @@ def numeric_values(
 
 def lookup(values: pa.Array | pa.ChunkedArray, vocabulary: pa.Array) -> np.ndarray:
     """Each value's position in ``vocabulary``, -1 where it is missing or not in it."""
-    return np.asarray(pc.index_in(values, value_set=vocabulary).fill_null(-1).to_numpy(), dtype="int64")
+    return np.asarray(pc.index_in(values, value_set=vocabulary).fill_null(-1).to_numpy())  # int32
 
 
 def _strings(series: pd.Series) -> pa.Array | pa.ChunkedArray:

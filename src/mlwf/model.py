@@ -13,6 +13,7 @@ Evaluation scores the test years where they are, with the scoring path productio
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +32,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, log_loss, roc_auc_score
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 from mlwf.errors import UserError
 from mlwf.features import INPUT_COLUMNS, FeatureEncoder, aliased_features
@@ -155,14 +157,19 @@ def _reference_model(config: TrainConfig, max_iter: int) -> Pipeline:
 def _fit_in_memory(
     parts: list[pd.DataFrame], encoder: FeatureEncoder, config: TrainConfig
 ) -> tuple[FeatureEncoder, Pipeline]:
-    """Runs on one worker: the training partitions in one frame, encoded and fitted there."""
+    """Runs on one worker: the training partitions in one frame, encoded and fitted there.
+
+    Dask starts workers with BLAS limited to one thread (OMP/OPENBLAS_NUM_THREADS=1) so tasks
+    do not oversubscribe; this one task is the whole job while it runs, so its linear algebra
+    gets every core the worker's machine gives it."""
     frame = pd.concat(parts, ignore_index=True)
-    X = encoder.encode(frame)
-    dropped = aliased_features(len(X), X.sum(axis=0), X.T @ X, encoder.feature_names_)
-    if dropped:
-        X = np.delete(X, [encoder.feature_names_.index(name) for name in dropped], axis=1)
-        encoder = encoder.without(dropped)
-    return encoder, _reference_model(config, SKLEARN_MAX_ITER).fit(X, frame[TARGET].to_numpy(dtype=int))
+    with threadpool_limits(limits=len(os.sched_getaffinity(0)), user_api="blas"):
+        X = encoder.encode(frame)
+        dropped = aliased_features(len(X), X.sum(axis=0), X.T @ X, encoder.feature_names_)
+        if dropped:
+            X = np.delete(X, [encoder.feature_names_.index(name) for name in dropped], axis=1)
+            encoder = encoder.without(dropped)
+        return encoder, _reference_model(config, SKLEARN_MAX_ITER).fit(X, frame[TARGET].to_numpy(dtype=int))
 
 
 def fit_classifier(

@@ -90,9 +90,10 @@ class LinearScorer:
             weight, if_missing = numeric_weights.get(column, 0.0), indicator_weights.get(column, 0.0)
             if weight == 0.0 and if_missing == 0.0:
                 continue
-            missing = np.isnan(values)
             contribution = values * weight  # a new array: ``values`` may be a read-only view
-            contribution[missing] = weight * self.medians.get(column, 0.0) + if_missing
+            missing = np.isnan(values)
+            if missing.any():
+                np.copyto(contribution, weight * self.medians.get(column, 0.0) + if_missing, where=missing)
             z += contribution
         return z
 
