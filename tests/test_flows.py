@@ -54,8 +54,8 @@ def test_the_pipeline_runs_end_to_end_and_a_rerun_changes_nothing(sample_dir: Pa
         "curves.png",
     }
     assert (report_dir / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "| model |" in (report_dir / "report.md").read_text()
-    assert "Fitted with scikit-learn on one worker" in (report_dir / "report.md").read_text()
+    assert "| storm-damage model |" in (report_dir / "report.md").read_text()
+    assert "Fitted with scikit-learn on one worker (chosen by the size" in (report_dir / "report.md").read_text()
     assert {"storm-damage-metrics", "storm-damage-report"} <= asyncio.run(_artifact_keys())
 
     before = _version_folders(root)

@@ -14,7 +14,16 @@ from mlwf import ingest, model_store, prepare, score, storage
 from mlwf.cli import TRAIN_ENGINES
 from mlwf.errors import UserError
 from mlwf.features import CATEGORICAL, FeatureEncoder, aliased_features
-from mlwf.model import ENGINES, TrainConfig, choose_engine, evaluate, predict_proba, time_split, train
+from mlwf.model import (
+    ENGINES,
+    TrainConfig,
+    choose_engine,
+    evaluate,
+    predict_proba,
+    time_split,
+    train,
+    worker_memory_limit,
+)
 from mlwf.scorer import LinearScorer
 from mlwf.storm.parse import empty_curated
 
@@ -134,6 +143,21 @@ def test_the_engine_follows_the_data_size_unless_one_is_forced() -> None:
     with pytest.raises(UserError, match="unknown training engine 'spark': expected one of auto, sklearn, dask-ml"):
         TrainConfig(engine="spark")
     assert TRAIN_ENGINES == ENGINES
+
+
+@pytest.mark.slow
+def test_the_engine_is_chosen_against_the_current_clusters_worker_memory() -> None:
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(n_workers=1, threads_per_worker=1, memory_limit="700MiB", dashboard_address=None) as cluster,
+        Client(cluster),
+    ):
+        limit = worker_memory_limit()
+    assert limit == 700 * 2**20
+    # 300K rows x 100 features is 229 MiB as float64: four copies do not fit a 700 MiB worker.
+    assert choose_engine("auto", 300_000, 100, limit) == "dask-ml"
+    assert choose_engine("auto", 200_000, 100, limit) == "sklearn"
 
 
 @pytest.mark.slow

@@ -18,7 +18,7 @@ from sklearn.metrics import precision_recall_curve, roc_curve
 
 from mlwf import storage
 
-MODEL_LABELS = {"model": "model", "sklearn": "scikit-learn (reference)", "baseline": "baseline (prior)"}
+MODEL_LABELS = {"model": "storm-damage model", "sklearn": "scikit-learn (reference)", "baseline": "baseline (prior)"}
 ENGINE_LABELS = {"sklearn": "scikit-learn on one worker", "dask-ml": "dask-ml on the cluster"}
 _ORDER = {name: index for index, name in enumerate(MODEL_LABELS)}
 
@@ -71,7 +71,11 @@ def markdown_summary(model_meta: dict[str, Any], scores_meta: dict[str, Any], in
         f"- Trained on {_years(model_meta['train_years'])} ({model_meta['rows']['train']:,} events), "
         f"evaluated on {_years(model_meta['test_years'])} ({model_meta['rows']['test']:,} events)",
         f"- Fitted with {ENGINE_LABELS.get(model_meta.get('engine', ''), 'dask-ml on the cluster')} "
-        f"(chosen by the size of the training data)",
+        + (
+            "(chosen by the size of the training data)"
+            if model_meta.get("params", {}).get("engine", "auto") == "auto"
+            else "(as requested)"
+        ),
         f"- Data version `{model_meta['data_version']}`; positive rate in training "
         f"{model_meta['rows']['positive_rate_train']:.1%}",
         f"- Scored {scores_meta.get('rows', 0):,} events, {scores_meta.get('predicted_damaging', 0):,} "
