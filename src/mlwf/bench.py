@@ -35,9 +35,6 @@ from mlwf.storm.parse import clean_details
 
 ROWS_PER_FILE = 250_000
 OUT_OF_CORE_ROWS_PER_FILE = 100_000
-# Arrow's own allocator keeps freed memory for reuse, which a worker's memory monitor counts as
-# its own: with the system allocator (trimmed by the nanny's MALLOC_TRIM_THRESHOLD_) it returns.
-LEAN_WORKER_ENV = {"ARROW_DEFAULT_MEMORY_POOL": "system"}
 SCORED_COLUMNS = list(dict.fromkeys([*score.KEY_COLUMNS, *INPUT_COLUMNS]))
 TARGETS = {
     "scoring_speedup_vs_sklearn": (">=", 1.8),
@@ -154,7 +151,7 @@ def enlarged(base: pd.DataFrame, rows: int, cache: Path, rows_per_file: int = RO
 
 def _single_process_score(stored: model_store.StoredModel, source: Path, target: Path) -> None:
     """pandas + scikit-learn in one process: the pipeline's own predict_proba."""
-    frame = pd.read_parquet(source)
+    frame = pd.read_parquet(source, columns=SCORED_COLUMNS)
     out = frame[list(score.KEY_COLUMNS)].copy()
     out["p_damage"] = predict_proba(stored.model, frame)
     out["predicted_damage"] = out["p_damage"] >= score.THRESHOLD
@@ -341,7 +338,6 @@ def _out_of_core(base: pd.DataFrame, scorer: LinearScorer, sizes: Sizes, cache: 
         threads_per_worker=1,
         memory_limit=sizes.worker_memory,
         dashboard_address=None,
-        env=LEAN_WORKER_ENV,
     )
     with cluster, Client(cluster) as client:
         limit = sum(w["memory_limit"] for w in client.scheduler_info()["workers"].values())
