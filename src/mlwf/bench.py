@@ -29,7 +29,7 @@ from distributed import Client, LocalCluster
 
 from mlwf import ingest, model_store, prepare, score
 from mlwf.features import INPUT_COLUMNS
-from mlwf.model import TrainConfig, _fit_in_memory, _with_target, fit_classifier, predict_proba
+from mlwf.model import TrainConfig, fit_classifier, fit_in_memory, predict_proba, with_target
 from mlwf.scorer import LinearScorer
 from mlwf.storm.parse import clean_details
 
@@ -306,8 +306,8 @@ def _training(base: pd.DataFrame, sizes: Sizes, cache: Path) -> dict[str, Any]:
 
     folder = enlarged(base, sizes.training, cache)
     columns = [*INPUT_COLUMNS, "damage_property_usd"]
-    frame = dd.read_parquet(str(folder), columns=columns).map_partitions(_with_target).persist()
-    local = pd.read_parquet(folder, columns=columns).pipe(_with_target)
+    frame = dd.read_parquet(str(folder), columns=columns).map_partitions(with_target).persist()
+    local = pd.read_parquet(folder, columns=columns).pipe(with_target)
     encoder = FeatureEncoder().fit(frame)
     config = TrainConfig()
     engines = []
@@ -316,7 +316,7 @@ def _training(base: pd.DataFrame, sizes: Sizes, cache: Path) -> dict[str, Any]:
         engines.append(fit_classifier(frame, encoder, config, sizes.training)[1])
 
     platform = measure(platform_fit, sizes.repeats, sizes.training)
-    single = measure(lambda i: _fit_in_memory([local], encoder, config), sizes.repeats, sizes.training)
+    single = measure(lambda i: fit_in_memory([local], encoder, config), sizes.repeats, sizes.training)
     return {
         "rows": sizes.training,
         "features": len(encoder.feature_names_),

@@ -8,13 +8,14 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from mlwf.errors import UserError
 
+T = TypeVar("T")
 TRAIN_ENGINES = ("auto", "sklearn", "dask-ml")  # mlwf.model.ENGINES, without importing the ML stack
 
 EXIT_USER_ERROR = 2
@@ -173,15 +174,23 @@ def _env_check(files: list[Path]) -> int:
     paths = files or sorted(Path("environments").glob("*.yaml"))
     if not paths:
         raise UserError("no settings files given and none in ./environments")
+
+    def check(path: Path) -> str:
+        settings = load_settings(path)
+        return f"{path} ({settings.tier}, {settings.region}, {settings.network.az_count} AZs)"
+
+    return _check_each(paths, check)
+
+
+def _check_each(items: Sequence[T], check: Callable[[T], str]) -> int:
+    """``check`` every item: "ok  <what it returns>" or one error line each; non-zero if any failed."""
     failed = 0
-    for path in paths:
+    for item in items:
         try:
-            settings = load_settings(path)
+            print(f"ok  {check(item)}")
         except UserError as exc:
             failed += 1
             print(f"mlwf: error: {exc}", file=sys.stderr)
-            continue
-        print(f"ok  {path} ({settings.tier}, {settings.region}, {settings.network.az_count} AZs)")
     return EXIT_USER_ERROR if failed else 0
 
 
@@ -247,26 +256,19 @@ def _smoke(args: argparse.Namespace, repo: Path) -> int:
 
 def _validate(files: list[str]) -> int:
     from mlwf import storage
-    from mlwf.errors import BadInputFileError
     from mlwf.ingest import validate_details
 
-    failed = 0
-    for url in files:
+    def check(url: str) -> str:
         name = url.rstrip("/").rsplit("/", 1)[-1]
         try:
             fs, path = storage.url_to_fs(url)
             with fs.open(path, "rb") as handle:
                 rows = validate_details(name, handle.read())
-        except BadInputFileError as exc:
-            failed += 1
-            print(f"mlwf: error: {exc}", file=sys.stderr)
-            continue
         except OSError as exc:
-            failed += 1
-            print(f"mlwf: error: {name}: cannot read ({exc.strerror or exc})", file=sys.stderr)
-            continue
-        print(f"ok  {url} ({rows:,} events)")
-    return EXIT_USER_ERROR if failed else 0
+            raise UserError(f"{name}: cannot read ({exc.strerror or exc})") from None
+        return f"{url} ({rows:,} events)"
+
+    return _check_each(files, check)
 
 
 def _plan(args: argparse.Namespace) -> int:

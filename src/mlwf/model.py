@@ -106,7 +106,7 @@ def evaluate(y_true: np.ndarray, p: np.ndarray) -> dict[str, float]:
     }
 
 
-def _with_target(frame: pd.DataFrame) -> pd.DataFrame:
+def with_target(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(**{TARGET: label_damage(frame)})
 
 
@@ -154,7 +154,7 @@ def _reference_model(config: TrainConfig, max_iter: int) -> Pipeline:
     return make_pipeline(StandardScaler(), classifier)
 
 
-def _fit_in_memory(
+def fit_in_memory(
     parts: list[pd.DataFrame], encoder: FeatureEncoder, config: TrainConfig
 ) -> tuple[FeatureEncoder, Pipeline]:
     """Runs on one worker: the training partitions in one frame, encoded and fitted there.
@@ -186,7 +186,7 @@ def fit_classifier(
     engine = choose_engine(config.engine, rows, len(encoder.feature_names_), worker_memory_limit())
     log.info("training on %s: %d rows x %d features", engine, rows, len(encoder.feature_names_))
     if engine == "sklearn":
-        encoder, fitted = delayed(_fit_in_memory)(train_frame.to_delayed(), encoder, config).compute()
+        encoder, fitted = delayed(fit_in_memory)(train_frame.to_delayed(), encoder, config).compute()
         scaler, classifier = fitted[0], fitted[-1]
     else:
         X_train, y_train = _design(encoder, train_frame)
@@ -206,7 +206,7 @@ def train(curated: dd.DataFrame, config: TrainConfig) -> TrainResult:
     """Fit on the training years of ``curated`` and evaluate on the test years."""
     # Read once and keep in (spillable) worker memory: the encoder's statistics, the fit and the
     # evaluation all pass over it.
-    frame = curated[[*INPUT_COLUMNS, "damage_property_usd", "year"]].map_partitions(_with_target).persist()
+    frame = curated[[*INPUT_COLUMNS, "damage_property_usd", "year"]].map_partitions(with_target).persist()
     years = [int(y) for y in frame["year"].drop_duplicates(split_out=1).compute()]
     train_years, test_years = time_split(years, config.split_year)
     train_frame = frame[frame["year"] < test_years[0]]
