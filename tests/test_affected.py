@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 from mlwf.affected import classify
 
 MLWF = str(Path(sys.executable).parent / "mlwf")
+REPO = Path(__file__).resolve().parents[1]
 
 
 def git(repo: Path, *args: str) -> None:
@@ -35,11 +37,15 @@ def repo(tmp_path: Path) -> Path:
         "environments/prod.yaml",
         "workflows/flows.py",
         "src/mlwf/model.py",
+        "src/mlwf/infra/cluster.py",
         "README.md",
         "uv.lock",
+        "workflows/requirements.txt",
     ):
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / path).write_text("v1\n")
+    for real in ("workflows/Dockerfile", ".dockerignore"):  # what the image is built from, as in this repository
+        shutil.copy(REPO / real, tmp_path / real)
     git(tmp_path, "init", "-q", "-b", "main")
     git(tmp_path, "add", "-A")
     git(tmp_path, "commit", "-q", "-m", "base")
@@ -73,22 +79,33 @@ def test_a_network_change_previews_network_and_everything_downstream(repo: Path)
     }
 
 
-def test_a_prod_settings_change_touches_only_prod(repo: Path) -> None:
+def test_a_prod_settings_change_previews_prod_and_rebuilds_the_image(repo: Path) -> None:
+    """The settings are in the image (flows read them), so the new image is promoted to every
+    environment; the prod file itself changes all of prod's stacks."""
     change(repo, "environments/prod.yaml")
     result = affected(repo)
-    assert result["environments"] == ["prod"]
     assert result["stacks"] == ["network", "storage", "compute", "prefect-agent"]
+    assert (result["image"], result["flows"]) == (True, True)
+    assert result["environments"] == ["dev", "staging", "prod"]
 
 
 def test_a_flow_change_redeploys_flows_and_rebuilds_the_image(repo: Path) -> None:
+    """A new image means new task definitions in the stacks that run it."""
     change(repo, "workflows/flows.py")
     result = affected(repo)
-    assert (result["stacks"], result["flows"], result["image"]) == ([], True, True)
+    assert (result["stacks"], result["flows"], result["image"]) == (["compute", "prefect-agent"], True, True)
 
 
-def test_a_lock_change_means_a_new_image_for_every_stack_that_runs_it(repo: Path) -> None:
-    change(repo, "uv.lock")
+def test_a_requirements_change_means_a_new_image_for_every_stack_that_runs_it(repo: Path) -> None:
+    change(repo, "workflows/requirements.txt")
     assert affected(repo)["stacks"] == ["compute", "prefect-agent"]
+    assert affected(repo)["image"] is True
+
+
+def test_infrastructure_code_is_not_in_the_image(repo: Path) -> None:
+    change(repo, "src/mlwf/infra/cluster.py")
+    result = affected(repo)
+    assert (result["stacks"], result["image"], result["flows"]) == (["compute", "prefect-agent"], False, False)
 
 
 def test_docs_touch_nothing_and_uncommitted_changes_count(repo: Path) -> None:
@@ -107,7 +124,7 @@ def test_only_changes_since_the_merge_base_count(repo: Path) -> None:
 
 
 def test_policy_changes_recheck_every_stack() -> None:
-    result = classify(["policies/config/prod.json"]).as_dict()
+    result = classify(["policies/config/prod.json"], REPO).as_dict()
     assert result["policies"] is True
     assert result["stacks"] == ["network", "storage", "compute", "prefect-agent"]
 

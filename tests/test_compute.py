@@ -15,8 +15,18 @@ import pytest
 from distributed import Client
 from distributed.core import Status
 
-from mlwf.compute import ClusterRuntime, LocalSpec, RunInfo, dask_client, fargate_cluster_kwargs
-from mlwf.settings import load_settings
+from mlwf.compute import (
+    ClusterRuntime,
+    FargateSpec,
+    LocalSpec,
+    RunInfo,
+    cluster_spec,
+    dask_client,
+    fargate_cluster_kwargs,
+)
+from mlwf.errors import UserError
+from mlwf.settings import TIER_MAX_WORKERS, load_settings
+from mlwf.versions import WorkersDidNotJoinError, guard_versions
 
 REPO = Path(__file__).resolve().parents[1]
 RUNTIME = ClusterRuntime(
@@ -32,6 +42,8 @@ RUNTIME = ClusterRuntime(
     log_group="/mlwf/dev/dask",
     image="111111111111.dkr.ecr.us-east-1.amazonaws.com/mlwf/flows:py3.11-abc123",
     data_root="s3://mlwf-dev-data",
+    scheduler_task_definition_arn="arn:aws:ecs:us-east-1:111111111111:task-definition/mlwf-dev-dask-scheduler:3",
+    worker_task_definition_arn="arn:aws:ecs:us-east-1:111111111111:task-definition/mlwf-dev-dask-worker:3",
 )
 RUN = RunInfo("dev", "flow-run-1", datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC))
 
@@ -54,6 +66,63 @@ def test_fargate_clusters_use_private_ips_and_pre_created_resources(env: str) ->
     assert kwargs["worker_extra_args"] == ["--lifetime", f"{settings.dask.max_lifetime_minutes}m"]
     assert kwargs["n_workers"] == settings.dask.n_workers
     assert (kwargs["worker_cpu"], kwargs["worker_mem"]) == (settings.dask.worker_cpu, settings.dask.worker_memory_mib)
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_runs_use_the_stacks_task_definitions_and_register_none(env: str) -> None:
+    """dask-cloudprovider registers (and never deregisters) task definitions unless it is
+    given their ARNs: with them a run registers nothing, so nothing leaks."""
+    settings = load_settings(REPO / "environments" / f"{env}.yaml")
+    kwargs = fargate_cluster_kwargs(settings, RUNTIME, RUN)
+    assert kwargs["scheduler_task_definition_arn"] == RUNTIME.scheduler_task_definition_arn
+    assert kwargs["worker_task_definition_arn"] == RUNTIME.worker_task_definition_arn
+    assert kwargs["cloudwatch_logs_stream_prefix"] == "dask", "cluster.logs() reads the streams the definitions write"
+    # dask-cloudprovider creates a role, log group or security group for each one missing.
+    for key in ("execution_role_arn", "task_role_arn", "cloudwatch_logs_group", "security_groups", "vpc", "subnets"):
+        assert kwargs[key], key
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_fargate_clusters_adapt_between_n_workers_and_max_workers(env: str) -> None:
+    settings = load_settings(REPO / "environments" / f"{env}.yaml")
+    spec = cluster_spec(settings, RUNTIME, RUN)
+    assert isinstance(spec, FargateSpec)
+    adapt = spec.adaptivity.adapt_kwargs()
+    assert (adapt["minimum"], adapt["maximum"]) == (settings.dask.n_workers, settings.dask.max_workers)
+    assert adapt["maximum"] > adapt["minimum"], "a cluster that cannot grow"
+    # A worker is given back after it was idle for the settings' interval (checks x interval).
+    assert adapt["wait_count"] * spec.adaptivity.interval_s == pytest.approx(settings.dask.worker_idle_seconds, abs=5)
+    assert spec.join_timeout_s == settings.dask.worker_join_timeout_minutes * 60
+
+
+def test_a_run_may_ask_for_more_workers_up_to_its_tiers_cap() -> None:
+    dev = load_settings(REPO / "environments" / "dev.yaml")
+    cap = TIER_MAX_WORKERS["dev"]
+    assert dev.dask.max_workers < cap
+    spec = cluster_spec(dev, RUNTIME, RUN, max_workers=cap)
+    assert isinstance(spec, FargateSpec)
+    assert spec.adaptivity.maximum == cap
+    with pytest.raises(UserError, match=rf"^max_workers {cap + 1} is above the dev tier's cap of {cap}$"):
+        cluster_spec(dev, RUNTIME, RUN, max_workers=cap + 1)
+    with pytest.raises(UserError, match="below the environment's n_workers"):
+        cluster_spec(dev, RUNTIME, RUN, max_workers=dev.dask.n_workers - 1)
+
+
+def test_local_clusters_stay_fixed() -> None:
+    assert cluster_spec(None, None, RUN, max_workers=64) == LocalSpec()
+
+
+@pytest.mark.slow
+def test_too_few_workers_is_a_one_line_error_naming_how_many_joined() -> None:
+    from distributed import LocalCluster
+
+    with (
+        LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+        pytest.raises(WorkersDidNotJoinError, match=r"^only 1 of 2 Dask worker\(s\) joined within 2 s$"),
+        guard_versions(client, expected_workers=2, timeout=2),
+    ):
+        pass
 
 
 def test_fargate_clusters_are_tagged_for_cost_and_for_the_reaper() -> None:

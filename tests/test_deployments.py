@@ -48,13 +48,13 @@ def test_flows_deploy_idempotently_and_a_worker_completes_a_run(tmp_path: Path) 
     assert second.stdout == first.stdout, "same deployments, same IDs"
     found = asyncio.run(deployments())
     assert set(found) == {
-        "local:workflows/flows.py:storm_damage_pipeline",
-        "local:workflows/flows.py:ingest_flow",
-        "local:workflows/flows.py:prepare_flow",
-        "local:workflows/flows.py:train_flow",
-        "local:workflows/flows.py:score_flow",
+        "local:workflows.flows.storm_damage_pipeline",
+        "local:workflows.flows.ingest_flow",
+        "local:workflows.flows.prepare_flow",
+        "local:workflows.flows.train_flow",
+        "local:workflows.flows.score_flow",
     }
-    pipeline = found["local:workflows/flows.py:storm_damage_pipeline"]
+    pipeline = found["local:workflows.flows.storm_damage_pipeline"]
     assert pipeline.work_pool_name == "mlwf-local"  # type: ignore[attr-defined]
     assert pipeline.parameters == {"env": "local"}  # type: ignore[attr-defined]
 

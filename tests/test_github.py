@@ -63,7 +63,7 @@ def test_environments_are_promoted_in_order_with_one_image() -> None:
         assert previous in needs, f"{env} must wait for {previous}"
         assert job["uses"] == "./.github/workflows/deploy-environment.yml"
         assert job["with"]["environment"] == env
-        assert job["with"]["image"] == "${{ needs.build-image.outputs.image }}", "the same digest, never rebuilt"
+        assert job["with"]["image_tag"] == "${{ needs.build-image.outputs.tag }}", "the same image, never rebuilt"
         previous = f"deploy-{env}"
     builds = [
         name for name, job in jobs.items() for step in job.get("steps", []) if "docker build" in step.get("run", "")

@@ -13,10 +13,12 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from dask_processes import cluster_of
+from dask_processes import cluster_of, start, worker_command
+from distributed import Client
 
-from mlwf.image import EXPORT_COMMAND, REQUIREMENTS, image_tag
-from mlwf.versions import VersionMismatchError, check_versions
+from mlwf.contract import IMAGE_WORKDIR
+from mlwf.image import EXPORT_COMMAND, REQUIREMENTS, copied_sources, image_inputs, image_tag, is_image_input
+from mlwf.versions import VersionMismatchError, check_versions, guard_versions
 
 REPO = Path(__file__).resolve().parents[1]
 PIN = re.compile(r"^([A-Za-z0-9_.\-]+)==([^ ;\\]+)")
@@ -60,13 +62,88 @@ def test_the_dockerfile_installs_exactly_those_requirements() -> None:
     assert re.search(r"^USER \d+", dockerfile, re.MULTILINE), "not root"
 
 
-def test_the_tag_follows_the_lock_and_the_python_version(tmp_path: Path) -> None:
-    shutil.copy(REPO / "uv.lock", tmp_path / "uv.lock")
-    before = image_tag(tmp_path)
+def test_the_image_works_where_the_platform_says_it_does() -> None:
+    dockerfile = (REPO / "workflows" / "Dockerfile").read_text()
+    assert re.findall(r"^WORKDIR (\S+)", dockerfile, re.MULTILINE) == [IMAGE_WORKDIR]
+
+
+DOCKERFILE_SOURCES = copied_sources((REPO / "workflows" / "Dockerfile").read_text())
+
+
+@pytest.fixture
+def image_tree(tmp_path: Path) -> Path:
+    """A repository with this one's Dockerfile and .dockerignore and a file in every place the
+    Dockerfile copies from, and in places it does not."""
+    shutil.copy(REPO / ".dockerignore", tmp_path / ".dockerignore")
+    (tmp_path / "workflows").mkdir()
+    shutil.copy(REPO / "workflows" / "Dockerfile", tmp_path / "workflows" / "Dockerfile")
+    for path in [*map(file_in, DOCKERFILE_SOURCES), *NOT_IN_THE_IMAGE]:
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text("v1\n")
+    return tmp_path
+
+
+def file_in(source: str) -> str:
+    """A file the Dockerfile copies through ``source`` (the file itself, or one inside it)."""
+    return source if Path(REPO / source).is_file() else f"{source}/some_module.py"
+
+
+NOT_IN_THE_IMAGE = (
+    "README.md",
+    "uv.lock",
+    "tests/test_x.py",
+    "platform/compute/__main__.py",
+    "policies/__main__.py",
+    "src/mlwf/infra/cluster.py",
+    "src/mlwf/policy/pack.py",
+    "src/mlwf/__pycache__/compute.cpython-311.pyc",
+)
+
+
+def test_the_dockerfile_copies_what_flows_and_dask_need() -> None:
+    assert set(DOCKERFILE_SOURCES) >= {
+        "workflows/requirements.txt",
+        "pyproject.toml",
+        "src",
+        "workflows",
+        "environments",
+    }
+
+
+@pytest.mark.parametrize("source", DOCKERFILE_SOURCES)
+def test_changing_any_copied_file_changes_the_tag_and_affected(image_tree: Path, source: str) -> None:
+    before = image_tag(image_tree)
     assert re.fullmatch(r"py3\.11-[0-9a-f]{12}", before)
-    with (tmp_path / "uv.lock").open("a") as handle:
-        handle.write("\n")
-    assert image_tag(tmp_path) != before
+    (image_tree / file_in(source)).write_text("v2\n")
+    assert image_tag(image_tree) != before
+    assert is_image_input(file_in(source), image_tree), "mlwf affected must see the image change too"
+
+
+@pytest.mark.parametrize("path", NOT_IN_THE_IMAGE)
+def test_files_outside_the_build_leave_the_tag_alone(image_tree: Path, path: str) -> None:
+    before = image_tag(image_tree)
+    (image_tree / path).write_text("v2\n")
+    assert image_tag(image_tree) == before
+    assert not is_image_input(path, image_tree)
+
+
+def test_a_new_copy_line_is_part_of_the_tag(image_tree: Path) -> None:
+    before = image_tag(image_tree)
+    dockerfile = image_tree / "workflows" / "Dockerfile"
+    dockerfile.write_text(dockerfile.read_text() + "COPY tests tests\n")
+    assert image_tag(image_tree) != before
+    assert is_image_input("tests/test_x.py", image_tree)
+
+
+def test_this_repositorys_image_inputs() -> None:
+    inputs = {p.relative_to(REPO).as_posix() for p in image_inputs(REPO)}
+    assert {
+        "workflows/Dockerfile",
+        "workflows/requirements.txt",
+        "src/mlwf/compute.py",
+        "environments/dev.yaml",
+    } <= inputs
+    assert not any(p.startswith(("src/mlwf/infra/", "src/mlwf/policy/")) or "__pycache__" in p for p in inputs)
 
 
 UV = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
@@ -114,15 +191,46 @@ def test_the_image_environment_runs_the_task_definition_commands(image_venv: Pat
         assert int(frame["x"].sum().compute()) == 499500
 
 
-@pytest.mark.slow
-@pytest.mark.reliability
-def test_a_version_mismatch_is_caught_before_any_work(image_venv: Path, tmp_path: Path) -> None:
-    odd = build_image_venv(tmp_path / "odd-venv")
+@pytest.fixture(scope="module")
+def odd_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The image's environment with one tracked package at another version."""
+    odd = build_image_venv(tmp_path_factory.mktemp("odd") / "venv")
     subprocess.run(
         [UV, "pip", "install", "-q", "--python", str(odd / "bin" / "python"), "--no-deps", "msgpack==1.1.0"], check=True
     )
+    return odd
+
+
+@pytest.mark.slow
+@pytest.mark.reliability
+def test_a_version_mismatch_is_caught_before_any_work(image_venv: Path, odd_venv: Path) -> None:
     with (
-        cluster_of(image_venv / "bin", odd / "bin") as client,
+        cluster_of(image_venv / "bin", odd_venv / "bin") as client,
         pytest.raises(VersionMismatchError, match=r"different versions of msgpack \(msgpack: client 1\.2\.4"),
     ):
         check_versions(client)
+
+
+@pytest.mark.slow
+@pytest.mark.reliability
+def test_a_late_worker_with_other_versions_refuses_work_and_fails_the_block(image_venv: Path, odd_venv: Path) -> None:
+    """An adaptive cluster's new worker (or a replacement) is checked when it joins: it closes
+    itself before computing anything, and the guarded block fails naming the mismatch."""
+    late: list[subprocess.Popen[bytes]] = []
+
+    def work_while_a_late_worker_joins(client: Client) -> None:
+        with guard_versions(client, expected_workers=1, timeout=60):
+            assert client.submit(sum, [1, 2]).result() == 3
+            late.append(start(odd_venv / "bin", *worker_command(client.scheduler.address)))
+            assert late[0].wait(timeout=120) is not None, "the mismatched worker must close itself"
+            # It never joined the work: every task ran on the original worker.
+            assert len(client.scheduler_info()["workers"]) == 1
+            assert client.submit(sum, [3, 4]).result() == 7
+
+    with (
+        cluster_of(image_venv / "bin", image_venv / "bin") as client,
+        pytest.raises(VersionMismatchError, match=r"different versions of msgpack"),
+    ):
+        work_while_a_late_worker_joins(client)
+    assert late
+    assert late[0].poll() is not None

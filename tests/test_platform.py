@@ -198,13 +198,15 @@ def test_the_api_key_is_only_reachable_as_a_secret(plans: dict[tuple[str, str], 
     document = json.dumps(agent.to_json())
     assert PLAN_API_KEY not in document
     assert REDACTED in document
-    (task,) = resources(agent, "aws:ecs/taskDefinition:TaskDefinition")
-    (container,) = json.loads(task["containerDefinitions"])
-    assert [s["name"] for s in container["secrets"]] == ["PREFECT_API_KEY"]
-    assert container["secrets"][0]["valueFrom"].startswith("arn:aws:secretsmanager:")
-    assert not any("KEY" in e["name"] or "TOKEN" in e["name"] for e in container["environment"])
-    assert container["logConfiguration"]["logDriver"] == "awslogs"
-    assert container["privileged"] is False
+    tasks = resources(agent, "aws:ecs/taskDefinition:TaskDefinition")
+    assert {t["family"] for t in tasks} == {f"mlwf-{env}-prefect-worker", f"mlwf-{env}-flow-run"}
+    for task in tasks:  # the worker and every flow run it starts
+        (container,) = json.loads(task["containerDefinitions"])
+        assert [s["name"] for s in container["secrets"]] == ["PREFECT_API_KEY"]
+        assert container["secrets"][0]["valueFrom"].startswith("arn:aws:secretsmanager:")
+        assert not any("KEY" in e["name"] or "TOKEN" in e["name"] for e in container["environment"])
+        assert container["logConfiguration"]["logDriver"] == "awslogs"
+        assert container["privileged"] is False
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -246,7 +248,12 @@ def test_exports_are_the_small_stable_contract(plans: dict[tuple[str, str], Stac
         "worker_security_group_id",
         "flow_security_group_id",
     }
-    assert set(plans[("dev", "prefect-agent")].outputs) == {"service_name", "worker_role_arn", "api_key_secret_arn"}
+    assert set(plans[("dev", "prefect-agent")].outputs) == {
+        "service_name",
+        "worker_role_arn",
+        "api_key_secret_arn",
+        "work_pool_parameter",
+    }
 
 
 @pytest.mark.parametrize("stack", ORDER)

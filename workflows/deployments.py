@@ -2,9 +2,11 @@
 idempotently (`mlwf flows deploy --env ENV`), and the smoke run that gates a promotion
 (`mlwf flows smoke --env ENV`).
 
-AWS environments deploy to their ECS work pool with the pinned image and run from the image's
-working directory; ``local`` deploys to a process pool that runs from this checkout (what the
-tests use against a real local server and worker).
+AWS environments deploy to their ECS work pool with the job variables the prefect-agent stack
+publishes (`mlwf.infra.flow_runs`: the pre-registered flow-run task definition, the cluster, the
+private network, the Prefect API key's secret), checked against the pool's base job template
+first (the Prefect server silently accepts unknown keys); ``local`` deploys to a process pool
+that runs from this checkout (what the tests use against a real local server and worker).
 """
 
 from __future__ import annotations
@@ -25,9 +27,9 @@ from prefect.utilities.callables import parameter_schema
 from mlwf.errors import UserError
 from workflows.flows import ingest_flow, prepare_flow, score_flow, storm_damage_pipeline, train_flow
 
-IMAGE_WORKDIR = "/opt/mlwf"  # WORKDIR of workflows/Dockerfile
-ENTRYPOINT_FILE = "workflows/flows.py"
 SMOKE_DEPLOYMENT = "storm-ingest"
+# The shipped sample as the image (and a checkout) has it, relative to the working directory.
+SAMPLE_SOURCE = "src/mlwf/sample_data"
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,9 @@ class FlowDeployment:
 
     @property
     def entrypoint(self) -> str:
-        return f"{ENTRYPOINT_FILE}:{self.flow.fn.__name__}"
+        """A module path: the flow is imported from the installed package wherever the run
+        starts (the image's working directory, or a checkout), no code is downloaded."""
+        return f"{self.flow.fn.__module__}.{self.flow.fn.__name__}"
 
 
 DEPLOYMENTS = (
@@ -61,15 +65,48 @@ class Target:
     env: str
     work_pool: str
     pool_type: str
-    working_dir: str
+    working_dir: str  # relative: against where the run starts (an ECS task starts in the image's WORKDIR)
     job_variables: dict[str, Any] = field(default_factory=dict)
 
 
+def default_base_job_template(pool_type: str) -> dict[str, Any]:
+    """The base job template a new pool of this type gets (prefect-aws's for ``ecs``)."""
+    if pool_type == "ecs":
+        from prefect_aws.workers.ecs_worker import ECSWorker
+
+        return dict(ECSWorker.get_default_base_job_template())
+    from prefect.workers.process import ProcessWorker
+
+    return dict(ProcessWorker.get_default_base_job_template())
+
+
+def validate_job_variables(variables: dict[str, Any], base_job_template: dict[str, Any], pool: str) -> None:
+    """One line naming the first job variable the pool's template does not declare or whose
+    value its schema refuses."""
+    import jsonschema
+
+    schema = base_job_template.get("variables", {})
+    declared = schema.get("properties", {})
+    unknown = sorted(set(variables) - set(declared))
+    if unknown:
+        raise UserError(f"work pool {pool}: unknown job variable(s) {', '.join(unknown)} (the pool declares none such)")
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(variables), key=lambda e: list(e.path))
+    if errors:
+        where = ".".join(str(p) for p in errors[0].path) or "(job variables)"
+        raise UserError(f"work pool {pool}: job variable {where}: {errors[0].message}")
+
+
 async def _ensure_pool(client: Any, target: Target) -> None:
+    """Create the pool if it is missing; check the job variables against its template first."""
     try:
-        await client.read_work_pool(target.work_pool)
+        pool = await client.read_work_pool(target.work_pool)
     except ObjectNotFound:
+        validate_job_variables(target.job_variables, default_base_job_template(target.pool_type), target.work_pool)
         await client.create_work_pool(WorkPoolCreate(name=target.work_pool, type=target.pool_type))
+        return
+    if pool.type != target.pool_type:
+        raise UserError(f"work pool {target.work_pool} is of type {pool.type}, expected {target.pool_type}")
+    validate_job_variables(target.job_variables, pool.base_job_template, target.work_pool)
 
 
 async def _deploy(target: Target) -> dict[str, str]:
@@ -130,26 +167,30 @@ def local_target(repo_root: Path) -> Target:
     return Target("local", "mlwf-local", "process", str(repo_root))
 
 
-def aws_target(env: str, work_pool: str, image: str, runtime: Any) -> Target:
-    """The ECS work pool's job variables for flow runs: the pinned image and the compute
-    stack's IDs (private subnets, the flow-run security group, the task roles, the log group)."""
-    return Target(
-        env,
-        work_pool,
-        "ecs",
-        IMAGE_WORKDIR,
-        {
-            "image": image,
-            "cluster": runtime.cluster_arn,
-            "vpc_id": runtime.vpc_id,
-            "network_configuration": {
-                "subnets": list(runtime.private_subnets),
-                "securityGroups": [runtime.flow_security_group],
-                "assignPublicIp": "DISABLED",
-            },
-            "execution_role_arn": runtime.execution_role_arn,
-            "task_role_arn": runtime.flow_task_role_arn,
-            "configure_cloudwatch_logs": True,
-            "cloudwatch_logs_options": {"awslogs-group": runtime.log_group, "awslogs-stream-prefix": "flow-run"},
-        },
-    )
+def read_job_variables(settings: Any) -> dict[str, Any]:
+    """The ECS work pool's job variables the prefect-agent stack published (SSM)."""
+    import json
+
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from mlwf.contract import work_pool_parameter_name
+
+    name = work_pool_parameter_name(settings.name_prefix)
+    try:
+        value = boto3.client("ssm", region_name=settings.region).get_parameter(Name=name)["Parameter"]["Value"]
+        variables = json.loads(value)
+    except (ClientError, BotoCoreError) as exc:
+        raise UserError(f"cannot read the work pool's job variables {name}: {exc}") from None
+    except ValueError as exc:
+        raise UserError(f"the work pool's job variables {name} are not JSON: {exc}") from None
+    if not isinstance(variables, dict):
+        raise UserError(f"the work pool's job variables {name} are not a JSON object")
+    return variables
+
+
+def aws_target(env: str, work_pool: str, job_variables: dict[str, Any]) -> Target:
+    """An environment's ECS work pool. Flow-run tasks start in the image's working directory
+    and stay there ("." is resolved against where the run starts): without a pull step
+    Prefect would copy that whole directory into a temporary workspace first."""
+    return Target(env, work_pool, "ecs", ".", job_variables)

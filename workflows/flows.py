@@ -51,10 +51,15 @@ def ingest_flow(
 
 
 @flow(name="storm-prepare")
-def prepare_flow(env: str = LOCAL, data_root: str | None = None, environments_dir: str = "environments") -> str:
+def prepare_flow(
+    env: str = LOCAL,
+    data_root: str | None = None,
+    environments_dir: str = "environments",
+    max_workers: int | None = None,
+) -> str:
     """Clean the raw zone into curated Parquet partitioned by year; returns the curated version."""
     runtime = resolve(env, data_root, environments_dir)
-    with dask_client(runtime.cluster_spec(_run_id())):
+    with dask_client(runtime.cluster_spec(_run_id(), max_workers)):
         return stages.prepare_curated(runtime.zones).version
 
 
@@ -65,11 +70,12 @@ def train_flow(
     env: str = LOCAL,
     data_root: str | None = None,
     environments_dir: str = "environments",
+    max_workers: int | None = None,
 ) -> dict[str, Any]:
     """Train and store the damage model on the current curated data; returns its metadata."""
     runtime = resolve(env, data_root, environments_dir)
     curated = _curated(runtime)
-    with dask_client(runtime.cluster_spec(_run_id())):
+    with dask_client(runtime.cluster_spec(_run_id(), max_workers)):
         stored = stages.train_model(runtime.zones, curated, TrainConfig(split_year=split_year, engine=engine))
     return stored.metadata
 
@@ -81,12 +87,13 @@ def score_flow(
     env: str = LOCAL,
     data_root: str | None = None,
     environments_dir: str = "environments",
+    max_workers: int | None = None,
 ) -> str:
     """Score curated events with a stored model (the current one by default); returns the scores URL."""
     runtime = resolve(env, data_root, environments_dir)
     curated = _curated(runtime)
     stored = model_store.load(runtime.zones.models, model_version)
-    with dask_client(runtime.cluster_spec(_run_id())):
+    with dask_client(runtime.cluster_spec(_run_id(), max_workers)):
         return stages.score_events(runtime.zones, curated, stored, years).url
 
 
@@ -100,12 +107,15 @@ def storm_damage_pipeline(
     score_years: list[int] | None = None,
     engine: str = "auto",
     environments_dir: str = "environments",
+    max_workers: int | None = None,
 ) -> dict[str, Any]:
-    """Ingest, prepare, train, score and report on one cluster; publish the report as artifacts."""
+    """Ingest, prepare, train, score and report on one cluster; publish the report as artifacts.
+    ``max_workers`` lets an AWS run's cluster grow beyond the environment's default, up to its
+    tier's cap."""
     runtime = resolve(env, data_root, environments_dir)
     zones = runtime.zones
     ingested = stages.ingest_all(source, years, zones)
-    with dask_client(runtime.cluster_spec(_run_id())) as client:
+    with dask_client(runtime.cluster_spec(_run_id(), max_workers)) as client:
         cluster = str(client.scheduler_info()["address"])
         curated = stages.prepare_curated(zones)
         stored = stages.train_model(zones, curated, TrainConfig(split_year=split_year, engine=engine))

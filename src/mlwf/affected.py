@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlwf.errors import UserError
-from mlwf.infra.stacks import ORDER, STACKS
+from mlwf.image import is_image_input
+from mlwf.infra.stacks import IMAGE_STACKS, ORDER, STACKS
 
 ENVIRONMENTS = ("dev", "staging", "prod")
 # Shared infrastructure code: which stacks each module of mlwf/infra feeds.
@@ -19,8 +20,9 @@ INFRA_MODULES = {
     "storage.py": ("storage",),
     "cluster.py": ("compute",),
     "agent.py": ("prefect-agent",),
+    "flow_runs.py": ("prefect-agent",),
+    "task_events.py": ("prefect-agent",),
 }
-EVERYTHING = ("pyproject.toml", "uv.lock")  # a dependency change means a new image tag
 
 
 @dataclass
@@ -54,18 +56,21 @@ def _downstream(stacks: set[str]) -> set[str]:
     return out
 
 
-def classify(paths: list[str]) -> Affected:
+def classify(paths: list[str], repo_root: Path) -> Affected:
+    """What the changed ``paths`` touch. The image is whatever its Dockerfile copies (the same
+    question `mlwf image tag` answers); a new image means new task definitions in the stacks
+    that run it, in every environment it is promoted to, and the flows redeployed."""
     result = Affected()
     every_env = set(ENVIRONMENTS)
     for path in paths:
         parts = Path(path).parts
         if not parts:
             continue
-        if path in EVERYTHING:
+        if is_image_input(path, repo_root):
             result.image = result.flows = True
-            result.stacks |= {"compute", "prefect-agent"}  # both run the image
+            result.stacks |= set(IMAGE_STACKS)
             result.environments |= every_env
-        elif parts[0] == "platform" and len(parts) > 1 and parts[1] in STACKS:
+        if parts[0] == "platform" and len(parts) > 1 and parts[1] in STACKS:
             result.stacks |= _downstream({parts[1]})
             result.environments |= every_env
         elif parts[0] == "environments" and path.endswith(".yaml"):
@@ -82,11 +87,6 @@ def classify(paths: list[str]) -> Affected:
             result.environments |= every_env
         elif parts[:2] == ("src", "mlwf") and parts[-1] == "settings.py":
             result.stacks |= set(ORDER)
-            result.environments |= every_env
-            result.flows = True
-            result.image = True
-        elif parts[0] == "workflows" or parts[:2] == ("src", "mlwf"):
-            result.flows = result.image = True
             result.environments |= every_env
     return result
 

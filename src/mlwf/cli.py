@@ -47,8 +47,8 @@ def _duration(text: str) -> timedelta:
         seconds = parse_timedelta(text, default="m")
     except (ValueError, KeyError):
         raise argparse.ArgumentTypeError(f"{text!r} is not a duration (e.g. 90m, 6h, 2d)") from None
-    if seconds is None or not 0 < seconds <= 30 * 86400:
-        raise argparse.ArgumentTypeError(f"{text!r} is outside 1s-30d")
+    if seconds is None or not 0 <= seconds <= 30 * 86400:
+        raise argparse.ArgumentTypeError(f"{text!r} is outside 0s-30d")
     return timedelta(seconds=seconds)
 
 
@@ -73,7 +73,6 @@ def build_parser() -> argparse.ArgumentParser:
     flows_commands = flows.add_subparsers(dest="flows_command", required=True, parser_class=_Parser)
     flows_deploy = flows_commands.add_parser("deploy", help="create or update every flow's deployment (idempotent)")
     flows_deploy.add_argument("--env", required=True, choices=("local", *ENVIRONMENTS))
-    flows_deploy.add_argument("--image", help="pinned image (AWS environments; default: the compute stack's)")
     flows_smoke = flows_commands.add_parser("smoke", help="run the ingest deployment on the shipped sample and wait")
     flows_smoke.add_argument("--env", required=True, choices=("local", *ENVIRONMENTS))
     flows_smoke.add_argument(
@@ -153,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "affected":
             from mlwf.affected import changed_paths, classify
 
-            print(json.dumps(classify(changed_paths(args.base, Path.cwd())).as_dict()))
+            print(json.dumps(classify(changed_paths(args.base, Path.cwd()), Path.cwd()).as_dict()))
             return 0
         if args.command == "deploy":
             return _deploy(args)
@@ -223,12 +222,10 @@ def _flows(args: argparse.Namespace) -> int:
     if args.env == "local":
         target = deployments.local_target(repo)
     else:
-        from mlwf.runtime import read_cluster_runtime
         from mlwf.settings import load_environment
 
         settings = load_environment(args.env, repo / "environments")
-        runtime = read_cluster_runtime(settings)
-        target = deployments.aws_target(args.env, settings.prefect.work_pool, args.image or runtime.image, runtime)
+        target = deployments.aws_target(args.env, settings.prefect.work_pool, deployments.read_job_variables(settings))
     for name, deployment_id in deployments.deploy_flows(target).items():
         print(f"deployed {name} ({deployment_id}) on {target.work_pool}")
     return 0
@@ -239,7 +236,7 @@ def _smoke(args: argparse.Namespace, repo: Path) -> int:
 
     from workflows import deployments
 
-    sample = "/opt/mlwf/src/mlwf/sample_data" if args.env != "local" else str(files("mlwf") / "sample_data")
+    sample = deployments.SAMPLE_SOURCE if args.env != "local" else str(files("mlwf") / "sample_data")
     parameters: dict[str, Any] = {"source": sample, "years": [1995], "env": args.env}
     data_root = args.data_root
     if data_root is None and args.env != "local":
@@ -332,7 +329,7 @@ def _reap(args: argparse.Namespace) -> int:
     from mlwf.settings import load_environment
 
     settings = load_environment(args.env, _repo_root() / "environments")
-    older_than = args.older_than or timedelta(minutes=settings.dask.max_lifetime_minutes)
+    older_than = timedelta(minutes=settings.dask.max_lifetime_minutes) if args.older_than is None else args.older_than
     now = datetime.now(UTC)
     try:
         ecs = boto3.client("ecs", region_name=settings.region)

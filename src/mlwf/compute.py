@@ -3,16 +3,20 @@
 `dask_client(spec)` is the only way flows get a cluster. It is a create/close pair: the cluster
 is closed when the block exits for any reason (success, an exception, cancellation, or SIGTERM
 to the flow process, which is turned into an exception so the ``finally`` runs). Before any
-work it checks that client, scheduler and workers run the same package versions.
+work it waits for the expected workers and checks that client, scheduler and workers run the
+same package versions; workers that join later are checked too (`mlwf.versions.guard_versions`).
 
 Fargate clusters are built from the environment's settings and the compute stack's published
-runtime (`ClusterRuntime`), with tags naming the platform, environment, flow run and creation
-time so that a crashed run's leftovers can be found and reaped without touching anyone else's.
+runtime (`ClusterRuntime`): they run the task definitions the stack registered (so a run
+registers nothing and leaks nothing), adapt between ``n_workers`` and ``max_workers``, and are
+tagged with the platform, environment, flow run and creation time so that a crashed run's
+leftovers can be found and reaped without touching anyone else's.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import signal
 import threading
 from collections.abc import Iterator
@@ -23,16 +27,20 @@ from typing import Any
 
 from distributed import Client, LocalCluster
 
-from mlwf.settings import Settings
-from mlwf.versions import check_versions
+from mlwf.contract import (
+    CREATED_AT_TAG,
+    DASK_LOG_STREAM_PREFIX,
+    ENVIRONMENT_TAG,
+    FLOW_RUN_TAG,
+    PLATFORM,
+    PLATFORM_TAG,
+    ClusterRuntime,
+)
+from mlwf.errors import UserError
+from mlwf.settings import TIER_MAX_WORKERS, Settings
+from mlwf.versions import guard_versions
 
 log = logging.getLogger(__name__)
-
-PLATFORM_TAG = "mlwf:platform"
-PLATFORM = "ml-workflows"
-ENVIRONMENT_TAG = "mlwf:environment"
-FLOW_RUN_TAG = "mlwf:flow-run"
-CREATED_AT_TAG = "mlwf:created-at"
 
 
 @dataclass(frozen=True)
@@ -42,24 +50,7 @@ class LocalSpec:
     n_workers: int = 2
     threads_per_worker: int = 1
     memory_limit: str | float = "auto"
-
-
-@dataclass(frozen=True)
-class ClusterRuntime:
-    """What the compute stack publishes for flows (SSM parameter ``/<prefix>/compute``)."""
-
-    cluster_arn: str
-    vpc_id: str
-    private_subnets: list[str]
-    scheduler_security_group: str
-    worker_security_group: str
-    flow_security_group: str
-    execution_role_arn: str
-    task_role_arn: str
-    flow_task_role_arn: str
-    log_group: str
-    image: str
-    data_root: str
+    join_timeout_s: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -80,18 +71,56 @@ class RunInfo:
 
 
 @dataclass(frozen=True)
+class Adaptivity:
+    """How a Fargate cluster adapts: between ``minimum`` and ``maximum`` workers, giving a
+    worker back once it has been idle for about ``idle_s`` seconds."""
+
+    minimum: int
+    maximum: int
+    idle_s: int
+    interval_s: float = 5.0
+
+    def adapt_kwargs(self) -> dict[str, Any]:
+        """Arguments for ``cluster.adapt``: distributed retires a worker after it was suggested
+        for removal ``wait_count`` checks in a row, one check every ``interval``."""
+        return {
+            "minimum": self.minimum,
+            "maximum": self.maximum,
+            "interval": f"{self.interval_s}s",
+            "wait_count": max(1, round(self.idle_s / self.interval_s)),
+        }
+
+
+@dataclass(frozen=True)
 class FargateSpec:
     kwargs: dict[str, Any]
+    adaptivity: Adaptivity
+    join_timeout_s: float
 
 
 ClusterSpec = LocalSpec | FargateSpec
 
 
+def worker_cap(settings: Settings, requested: int | None) -> int:
+    """The most workers this run may have: the settings' ``max_workers``, or what the run asks
+    for, never more than its tier allows nor fewer than ``n_workers``."""
+    if requested is None:
+        return settings.dask.max_workers
+    cap = TIER_MAX_WORKERS[settings.tier]
+    if requested > cap:
+        raise UserError(f"max_workers {requested} is above the {settings.tier} tier's cap of {cap}")
+    if requested < settings.dask.n_workers:
+        raise UserError(f"max_workers {requested} is below the environment's n_workers ({settings.dask.n_workers})")
+    return requested
+
+
 def fargate_cluster_kwargs(settings: Settings, runtime: ClusterRuntime, run: RunInfo) -> dict[str, Any]:
     """Arguments for dask_cloudprovider's FargateCluster, from settings and the stack's runtime.
 
-    Everything is pre-created by the stacks (ECS cluster, roles, security groups, log group),
-    so the cluster creates only its tasks and task definitions; tasks get private IPs only.
+    Everything is pre-created by the stacks (ECS cluster, the scheduler and worker task
+    definitions, roles, security groups, log group), so the cluster creates only its tasks;
+    tasks get private IPs only. The roles and log group are passed too although the task
+    definitions name them: dask-cloudprovider creates its own wherever one is missing.
     """
     dask = settings.dask
     image = runtime.image
@@ -100,6 +129,8 @@ def fargate_cluster_kwargs(settings: Settings, runtime: ClusterRuntime, run: Run
     lifetime = f"{dask.max_lifetime_minutes}m"
     return {
         "image": image,
+        "scheduler_task_definition_arn": runtime.scheduler_task_definition_arn,
+        "worker_task_definition_arn": runtime.worker_task_definition_arn,
         "cluster_arn": runtime.cluster_arn,
         "vpc": runtime.vpc_id,
         "subnets": list(runtime.private_subnets),
@@ -108,6 +139,7 @@ def fargate_cluster_kwargs(settings: Settings, runtime: ClusterRuntime, run: Run
         "execution_role_arn": runtime.execution_role_arn,
         "task_role_arn": runtime.task_role_arn,
         "cloudwatch_logs_group": runtime.log_group,
+        "cloudwatch_logs_stream_prefix": DASK_LOG_STREAM_PREFIX,  # as in the task definitions
         "region_name": settings.region,
         "fargate_spot": dask.spot_workers,  # scheduler stays on FARGATE; workers on FARGATE_SPOT
         "scheduler_cpu": dask.scheduler_cpu,
@@ -125,11 +157,19 @@ def fargate_cluster_kwargs(settings: Settings, runtime: ClusterRuntime, run: Run
     }
 
 
-def cluster_spec(settings: Settings | None, runtime: ClusterRuntime | None, run: RunInfo) -> ClusterSpec:
-    """LocalSpec without an AWS environment, FargateSpec with one."""
+def cluster_spec(
+    settings: Settings | None, runtime: ClusterRuntime | None, run: RunInfo, max_workers: int | None = None
+) -> ClusterSpec:
+    """LocalSpec without an AWS environment (a fixed LocalCluster: ``max_workers`` does not
+    apply), an adaptive FargateSpec with one."""
     if settings is None or runtime is None:
         return LocalSpec()
-    return FargateSpec(fargate_cluster_kwargs(settings, runtime, run))
+    dask = settings.dask
+    return FargateSpec(
+        fargate_cluster_kwargs(settings, runtime, run),
+        Adaptivity(dask.n_workers, worker_cap(settings, max_workers), dask.worker_idle_seconds),
+        join_timeout_s=dask.worker_join_timeout_minutes * 60,
+    )
 
 
 def _start(spec: ClusterSpec) -> Any:
@@ -143,7 +183,39 @@ def _start(spec: ClusterSpec) -> Any:
         )
     from dask_cloudprovider.aws import FargateCluster
 
-    return FargateCluster(**spec.kwargs)
+    try:
+        cluster = FargateCluster(**spec.kwargs)
+    except Exception as exc:  # dask-cloudprovider closes what it started before raising
+        raise ClusterStartError(start_error_line(exc)) from exc
+    cluster.adapt(**spec.adaptivity.adapt_kwargs())
+    return cluster
+
+
+class ClusterStartError(RuntimeError):
+    """The run's Dask cluster could not start (the message is one line)."""
+
+
+_DENIED = re.compile(r"User: (\S+) is not authorized to perform: ([\w:*-]+)(?: on resource: ([^\s<]+))?")
+
+
+def start_error_line(exc: BaseException) -> str:
+    """One line for a cluster that did not start; an IAM denial names the principal's role or
+    user and the action (AWS and dask-cloudprovider wrap it in pages of XML and traceback)."""
+    text = str(exc)
+    denied = _DENIED.search(text)
+    if denied:
+        principal = denied[1].split(":", 5)[-1]  # user/NAME or assumed-role/NAME/session
+        name = principal.split("/")[1] if "/" in principal else principal
+        where = f" on {denied[3]}" if denied[3] else ""
+        return f"the Dask cluster could not start: {name} is not allowed {denied[2]}{where} (AccessDenied)"
+    first = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
+    return f"the Dask cluster could not start: {first[:300]}"
+
+
+def _expected_workers(spec: ClusterSpec) -> tuple[int, float]:
+    if isinstance(spec, LocalSpec):
+        return spec.n_workers, spec.join_timeout_s
+    return spec.adaptivity.minimum, spec.join_timeout_s
 
 
 class Terminated(BaseException):
@@ -174,8 +246,7 @@ def dask_client(spec: ClusterSpec) -> Iterator[Client]:
         try:
             # `with` makes this client the current one for the block, even if the caller has
             # another client active: every graph of the flow runs on this run's own cluster.
-            with Client(cluster) as client:
-                check_versions(client)
+            with Client(cluster) as client, guard_versions(client, *_expected_workers(spec)):
                 yield client
         finally:
             log.info("closing Dask cluster %s", getattr(cluster, "name", ""))

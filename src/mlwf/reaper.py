@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from mlwf.compute import CREATED_AT_TAG, ENVIRONMENT_TAG, FLOW_RUN_TAG, PLATFORM, PLATFORM_TAG
+from mlwf.contract import CREATED_AT_TAG, ENVIRONMENT_TAG, FLOW_RUN_TAG, PLATFORM, PLATFORM_TAG
 
 log = logging.getLogger(__name__)
 

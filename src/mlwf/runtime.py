@@ -11,17 +11,14 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlwf.compute import ClusterRuntime, ClusterSpec, RunInfo, cluster_spec
+from mlwf.compute import ClusterSpec, RunInfo, cluster_spec
+from mlwf.contract import ClusterRuntime, runtime_parameter_name
 from mlwf.errors import UserError
 from mlwf.settings import Settings, load_environment
 from mlwf.zones import Zones
 
 LOCAL = "local"
 DEFAULT_LOCAL_ROOT = "mlwf-data"
-
-
-def runtime_parameter_name(settings: Settings) -> str:
-    return f"/{settings.name_prefix}/compute"
 
 
 @dataclass(frozen=True)
@@ -31,8 +28,8 @@ class Runtime:
     settings: Settings | None
     cluster: ClusterRuntime | None
 
-    def cluster_spec(self, flow_run_id: str) -> ClusterSpec:
-        return cluster_spec(self.settings, self.cluster, RunInfo(self.env, flow_run_id))
+    def cluster_spec(self, flow_run_id: str, max_workers: int | None = None) -> ClusterSpec:
+        return cluster_spec(self.settings, self.cluster, RunInfo(self.env, flow_run_id), max_workers)
 
 
 def read_cluster_runtime(settings: Settings) -> ClusterRuntime:
@@ -40,7 +37,7 @@ def read_cluster_runtime(settings: Settings) -> ClusterRuntime:
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
-    name = runtime_parameter_name(settings)
+    name = runtime_parameter_name(settings.name_prefix)
     try:
         response = boto3.client("ssm", region_name=settings.region).get_parameter(Name=name)
         document = json.loads(response["Parameter"]["Value"])

@@ -15,6 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator, model_validator
 
+from mlwf.contract import ENVIRONMENT_TAG, PLATFORM, PLATFORM_TAG
 from mlwf.errors import UserError
 
 Tier = Literal["dev", "staging", "prod"]
@@ -130,19 +131,15 @@ class DaskSettings(Strict):
     spot_scheduler: bool = False
     idle_timeout_minutes: int = Field(default=15, ge=1, le=240)
     max_lifetime_minutes: int = Field(default=240, ge=10, le=1440)
+    # An adaptive cluster gives a worker back after it has been idle this long.
+    worker_idle_seconds: int = Field(default=60, ge=5, le=3600)
+    # How long a run waits for its first n_workers (Fargate starts and pulls the image).
+    worker_join_timeout_minutes: int = Field(default=10, ge=1, le=60)
 
     @model_validator(mode="after")
     def _sizes(self) -> DaskSettings:
         for role in ("scheduler", "worker"):
-            cpu, memory = getattr(self, f"{role}_cpu"), getattr(self, f"{role}_memory_mib")
-            if cpu not in FARGATE_MEMORY:
-                raise ValueError(f"{role}_cpu {cpu} is not a Fargate size (expected one of {sorted(FARGATE_MEMORY)})")
-            allowed = FARGATE_MEMORY[cpu]
-            if memory not in allowed:
-                raise ValueError(
-                    f"{role}_memory_mib {memory} is not valid with {cpu} CPU units "
-                    f"(expected {allowed.start}-{allowed.stop - 1} in steps of {allowed.step})"
-                )
+            _check_fargate_size(role, getattr(self, f"{role}_cpu"), getattr(self, f"{role}_memory_mib"))
         if self.n_workers > self.max_workers:
             raise ValueError(f"n_workers ({self.n_workers}) exceeds max_workers ({self.max_workers})")
         if self.idle_timeout_minutes >= self.max_lifetime_minutes:
@@ -150,9 +147,28 @@ class DaskSettings(Strict):
         return self
 
 
+def _check_fargate_size(role: str, cpu: int, memory: int) -> None:
+    if cpu not in FARGATE_MEMORY:
+        raise ValueError(f"{role}_cpu {cpu} is not a Fargate size (expected one of {sorted(FARGATE_MEMORY)})")
+    allowed = FARGATE_MEMORY[cpu]
+    if memory not in allowed:
+        raise ValueError(
+            f"{role}_memory_mib {memory} is not valid with {cpu} CPU units "
+            f"(expected {allowed.start}-{allowed.stop - 1} in steps of {allowed.step})"
+        )
+
+
 class PrefectSettings(Strict):
     work_pool: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{2,62}$")
     api_url: HttpUrl
+    # The flow-run task (the Prefect engine and the Dask client; the work runs on the cluster).
+    flow_run_cpu: int = 1024
+    flow_run_memory_mib: int = 4096
+
+    @model_validator(mode="after")
+    def _size(self) -> PrefectSettings:
+        _check_fargate_size("flow_run", self.flow_run_cpu, self.flow_run_memory_mib)
+        return self
 
 
 class ImageSettings(Strict):
@@ -210,8 +226,15 @@ class Settings(Strict):
 
     @property
     def tags(self) -> dict[str, str]:
-        """The tags every resource of this environment carries."""
-        return {**self.cost_tags, "Environment": self.name, "ManagedBy": "ml-workflows"}
+        """The tags every resource of this environment carries (with what a flow run's
+        resources add, `mlwf.compute.RunInfo.tags`, the reaper can tell its own)."""
+        return {
+            **self.cost_tags,
+            "Environment": self.name,
+            "ManagedBy": PLATFORM,
+            PLATFORM_TAG: PLATFORM,
+            ENVIRONMENT_TAG: self.name,
+        }
 
 
 def load_settings(path: str | Path) -> Settings:

@@ -1,14 +1,28 @@
-"""What code and libraries produced an artefact: recorded with models, compared across a cluster."""
+"""What code and libraries produced an artefact: recorded with models, compared across a cluster.
+
+`guard_versions(client, ...)` is the cluster's version guard: it waits for the expected workers,
+compares client, scheduler and every worker, and keeps checking workers that join later (an
+adaptive cluster's, or a replacement): a late worker whose versions differ refuses to work
+(it closes itself before it computes anything) and the guarded block fails when it ends.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from distributed.diagnostics.plugin import WorkerPlugin
+
 import mlwf
+
+log = logging.getLogger(__name__)
+GUARD_TOPIC = "mlwf-version-guard"
 
 # The packages whose versions must agree between client, scheduler and workers, and that a
 # model's metadata records.
@@ -70,15 +84,72 @@ def mismatches(roles: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
     return out
 
 
+def describe(found: dict[str, dict[str, str]]) -> str:
+    details = "; ".join(
+        f"{package}: " + ", ".join(f"{role} {version}" for role, version in seen.items())
+        for package, seen in found.items()
+    )
+    return f"client, scheduler and workers run different versions of {', '.join(found)} ({details})"
+
+
 def check_versions(client: Any) -> None:
     """Fail fast, before any work, when the cluster does not run the client's versions
     (distributed itself only warns)."""
     found = mismatches(cluster_versions(client))
     if found:
-        details = "; ".join(
-            f"{package}: " + ", ".join(f"{role} {version}" for role, version in seen.items())
-            for package, seen in found.items()
-        )
-        raise VersionMismatchError(
-            f"client, scheduler and workers run different versions of {', '.join(found)} ({details})"
-        )
+        raise VersionMismatchError(describe(found))
+
+
+class WorkersDidNotJoinError(RuntimeError):
+    """Fewer workers than expected joined the cluster in time."""
+
+
+def wait_for_workers(client: Any, expected: int, timeout: float) -> None:
+    """Wait until ``expected`` workers have joined; one line naming how many did otherwise."""
+    if expected <= 0:
+        return
+    try:
+        client.wait_for_workers(expected, timeout=timeout)
+    except TimeoutError:
+        joined = len(client.scheduler_info(n_workers=-1)["workers"])
+        raise WorkersDidNotJoinError(
+            f"only {joined} of {expected} Dask worker(s) joined within {timeout:.0f} s"
+        ) from None
+
+
+class LateWorkerGuard(WorkerPlugin):
+    """Runs on every worker, those present and those that join later. A worker whose tracked
+    package versions differ from the client's reports it (an event the client subscribes to)
+    and closes itself, nanny included, so it never computes anything."""
+
+    name = GUARD_TOPIC
+
+    def __init__(self, expected: dict[str, str]) -> None:
+        self.expected = expected
+
+    def setup(self, worker: Any) -> None:
+        found = mismatches({"client": self.expected, f"worker {worker.address}": package_versions()})
+        if not found:
+            return
+        message = describe(found)
+        log.error("refusing to work: %s", message)
+        worker.log_event(GUARD_TOPIC, {"worker": worker.address, "message": message})
+        worker.loop.add_callback(worker.close, reason="mlwf: package versions differ from the client's")
+
+
+@contextmanager
+def guard_versions(client: Any, expected_workers: int, timeout: float) -> Iterator[None]:
+    """The version guard around a block of work on ``client``'s cluster (see the module doc)."""
+    wait_for_workers(client, expected_workers, timeout)
+    check_versions(client)
+    refused: list[str] = []
+    client.subscribe_topic(GUARD_TOPIC, lambda event: refused.append(event[1]["message"]))
+    client.register_plugin(LateWorkerGuard(package_versions()), name=GUARD_TOPIC)
+    try:
+        yield
+    except BaseException as exc:
+        if refused:
+            raise VersionMismatchError(refused[0]) from exc
+        raise
+    if refused:
+        raise VersionMismatchError(refused[0])

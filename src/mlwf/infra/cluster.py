@@ -1,6 +1,12 @@
 """The compute stack: the ECS cluster with FARGATE and FARGATE_SPOT, the least-privilege roles
-of Dask and flow-run tasks, the Dask log group, and the runtime settings flows read at run time
-(the SSM parameter ``/<prefix>/compute``) so nobody copies IDs by hand."""
+of Dask and flow-run tasks, the Dask scheduler and worker task definitions, the Dask log group,
+and the runtime settings flows read at run time (the SSM parameter ``/<prefix>/compute``) so
+nobody copies IDs by hand.
+
+The stack registers the Dask task definitions once per image, and flows pass their ARNs to
+dask-cloudprovider: a run registers nothing (dask-cloudprovider never deregisters what it
+registers, so every run leaked two task definitions), the flow-run role needs no
+``ecs:RegisterTaskDefinition``, and the definitions are visible to the policy pack."""
 
 from __future__ import annotations
 
@@ -11,8 +17,11 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from mlwf.contract import DASK_LOG_STREAM_PREFIX, runtime_parameter_name
 from mlwf.infra.iam import DATA_ZONES, ECR_PULL, ECS_TASKS, LOG_WRITE, document, ecs_task_role, statement, trust_policy
 from mlwf.settings import Settings
+
+DASK_ROLES = ("scheduler", "worker")  # container names dask-scheduler / dask-worker, as dask-cloudprovider expects
 
 
 @dataclass(frozen=True)
@@ -61,7 +70,8 @@ class DaskCompute(pulumi.ComponentResource):
         )
         self.execution_role = self._create_execution_role()
         self.dask_role = self._role("dask-task", [*self._data_statements()])
-        self.runtime_parameter_name = f"/{settings.name_prefix}/compute"
+        self.runtime_parameter_name = runtime_parameter_name(settings.name_prefix)
+        self.task_definitions = {role: self._create_dask_task_definition(role) for role in DASK_ROLES}
         self.flow_role = self._role("flow-run-task", [*self._data_statements(), *self._cluster_statements()])
         self.runtime_parameter = self._publish_runtime()
         self._schedule_reaper()
@@ -94,38 +104,96 @@ class DaskCompute(pulumi.ComponentResource):
                     }
                 },
             ),
+            # s3fs (under dask's to_parquet) asks whether the bucket exists before writing into
+            # it, by HeadBucket (s3:ListBucket without a prefix: refused here) then
+            # GetBucketLocation; if both fail it tries CreateBucket.
+            statement(["s3:GetBucketLocation"], [bucket_arn]),
             statement(["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"], objects),
             statement(["kms:Decrypt", "kms:GenerateDataKey"], [self._args.kms_key_arn]),
             statement(LOG_WRITE, [self.log_group.arn.apply(lambda a: f"{a}:*")]),
         ]
 
+    def _create_dask_task_definition(self, role: str) -> aws.ecs.TaskDefinition:
+        """The scheduler's or the workers' task definition. dask-cloudprovider overrides the
+        command and environment per task (``dask-scheduler --idle-timeout ...``,
+        ``dask-worker <scheduler> --name ...``); everything else is fixed here: the pinned
+        image, the size from the settings (container-level memory too), logs to the Dask log
+        group without ``awslogs-create-group`` (the group exists; the execution role may not
+        create groups)."""
+        settings, args = self._args.settings, self._args
+        cpu, memory = (
+            (settings.dask.scheduler_cpu, settings.dask.scheduler_memory_mib)
+            if role == "scheduler"
+            else (settings.dask.worker_cpu, settings.dask.worker_memory_mib)
+        )
+        containers = pulumi.Output.all(args.image, self.log_group.name).apply(
+            lambda values: json.dumps(
+                [
+                    {
+                        "name": f"dask-{role}",
+                        "image": values[0],
+                        "essential": True,
+                        "cpu": cpu,
+                        "memory": memory,
+                        "command": [f"dask-{role}"],
+                        "ulimits": [{"name": "nofile", "softLimit": 65535, "hardLimit": 65535}],
+                        "privileged": False,
+                        "logConfiguration": {
+                            "logDriver": "awslogs",
+                            "options": {
+                                "awslogs-group": values[1],
+                                "awslogs-region": settings.region,
+                                "awslogs-stream-prefix": DASK_LOG_STREAM_PREFIX,
+                            },
+                        },
+                    }
+                ]
+            )
+        )
+        return aws.ecs.TaskDefinition(
+            f"dask-{role}",
+            family=f"{settings.name_prefix}-dask-{role}",
+            cpu=str(cpu),
+            memory=str(memory),
+            network_mode="awsvpc",
+            requires_compatibilities=["FARGATE"],
+            runtime_platform=aws.ecs.TaskDefinitionRuntimePlatformArgs(
+                operating_system_family="LINUX", cpu_architecture="X86_64"
+            ),
+            execution_role_arn=self.execution_role.arn,
+            task_role_arn=self.dask_role.arn,
+            container_definitions=containers,
+            opts=self._child,
+        )
+
     def _cluster_statements(self) -> list[dict[str, Any]]:
-        """What a flow run needs to start and stop its own Dask cluster on this ECS cluster."""
+        """What a flow run needs to start, watch and stop its own Dask cluster on this ECS
+        cluster: exactly the calls dask-cloudprovider's FargateCluster makes when everything
+        (cluster, task definitions, roles, log group, network) is pre-created."""
         settings = self._args.settings
         region, account = settings.region, settings.account_id
         cluster_arn = self.cluster.arn
         in_cluster = {"ArnEquals": {"ecs:cluster": cluster_arn}}
+        tasks = pulumi.Output.concat(f"arn:aws:ecs:{region}:{account}:task/", self.cluster.name, "/*")
+        families = [
+            f"arn:aws:ecs:{region}:{account}:task-definition/{settings.name_prefix}-dask-{role}:*"
+            for role in DASK_ROLES
+        ]
         return [
-            statement(["ecs:RunTask"], [f"arn:aws:ecs:{region}:{account}:task-definition/dask-*"], in_cluster),
-            statement(["ecs:StopTask", "ecs:DescribeTasks"], [f"arn:aws:ecs:{region}:{account}:task/*"], in_cluster),
-            statement(["ecs:ListTasks"], [f"arn:aws:ecs:{region}:{account}:container-instance/*"], in_cluster),
-            # Registering and tagging task definitions has no resource-level form in IAM.
-            statement(
-                [
-                    "ecs:RegisterTaskDefinition",
-                    "ecs:DeregisterTaskDefinition",
-                    "ecs:DescribeTaskDefinition",
-                    "ecs:TagResource",
-                ],
-                ["*"],
-            ),
             statement(["ecs:DescribeClusters"], [cluster_arn]),
+            statement(["ecs:RunTask"], families, in_cluster),
+            statement(["ecs:DescribeTasks", "ecs:StopTask"], [tasks], in_cluster),
+            # RunTask with tags needs ecs:TagResource, allowed only while RunTask creates the task.
+            statement(["ecs:TagResource"], [tasks], {"StringEquals": {"ecs:CreateAction": "RunTask"}}),
+            # Neither call has a resource-level form in IAM (FargateCluster reads the account's
+            # taskLongArnFormat setting before tagging, and each task's ENI for its address).
+            statement(["ecs:ListAccountSettings", "ec2:DescribeNetworkInterfaces"], ["*"]),
             statement(
                 ["iam:PassRole"],
                 [self.execution_role.arn, self.dask_role.arn],
                 {"StringEquals": {"iam:PassedToService": ECS_TASKS}},
             ),
-            statement(["logs:DescribeLogGroups"], [f"arn:aws:logs:{region}:{account}:log-group:*"]),
+            statement(["logs:GetLogEvents"], [self.log_group.arn.apply(lambda a: f"{a}:*")]),  # cluster.logs()
             statement(["ssm:GetParameter"], [f"arn:aws:ssm:{region}:{account}:parameter{self.runtime_parameter_name}"]),
         ]
 
@@ -144,6 +212,8 @@ class DaskCompute(pulumi.ComponentResource):
             log_group=self.log_group.name,
             image=args.image,
             data_root=pulumi.Output.concat("s3://", args.data_bucket),
+            scheduler_task_definition_arn=self.task_definitions["scheduler"].arn,
+            worker_task_definition_arn=self.task_definitions["worker"].arn,
         ).apply(lambda runtime: json.dumps(runtime, sort_keys=True))
         return aws.ssm.Parameter(
             "runtime",

@@ -40,7 +40,18 @@ class PlannedResource:
     urn: str = ""
     provider: str = ""  # the provider reference ("<urn>::<id>") the resource was registered with
     id: str = ""
+    arn: str = ""  # the mocked ARN (realistic in form; other resources' inputs refer to it)
     dependencies: list[int] = field(default_factory=list)  # indexes into the plan's resources
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "name": self.name,
+            "urn": self.urn,
+            "id": self.id,
+            "arn": self.arn,
+            "inputs": redact(self.inputs),
+        }
 
 
 @dataclass
@@ -59,7 +70,7 @@ class StackPlan:
         return {
             "env": self.env,
             "stack": self.stack,
-            "resources": [{"type": r.type, "name": r.name, "inputs": redact(r.inputs)} for r in self.resources],
+            "resources": [r.to_json() for r in self.resources],
             "outputs": redact(self.outputs),
             "violations": self.violations,
         }
@@ -80,9 +91,14 @@ class PlanMocks(pulumi.runtime.Mocks):
     """Answers resource registrations with plausible IDs and ARNs, and stack references with
     the upstream plans' outputs."""
 
-    def __init__(self, settings: Settings, upstream: dict[str, dict[str, Any]]) -> None:
+    def __init__(
+        self, settings: Settings, upstream: dict[str, dict[str, Any]], taken_ids: set[str] | None = None
+    ) -> None:
         self.settings = settings
         self.upstream = upstream
+        # IDs handed out by this environment's other stacks: an ID names one resource in the
+        # whole environment ("dask-scheduler" is a security group and a task definition).
+        self._taken = taken_ids if taken_ids is not None else set()
         self.resources: list[PlannedResource] = []
         self._by_value: dict[str, int] = {}  # an ID or ARN handed out -> the resource it names
 
@@ -93,11 +109,13 @@ class PlanMocks(pulumi.runtime.Mocks):
             return args.name, {"name": args.inputs.get("name", args.name), "outputs": outputs, "secretOutputNames": []}
         urn = f"urn:pulumi:{pulumi.get_stack()}::{pulumi.get_project()}::{args.typ}::{args.name}"
         resource_id = f"{args.name}-id"
-        if resource_id in self._by_value:  # IDs must name one resource: "data" is a key and a bucket
+        if resource_id in self._by_value or resource_id in self._taken:  # "data" is a key and a bucket
             resource_id = f"{args.name}-{_service_and_kind(args.typ)[1]}-id"
+        self._taken.add(resource_id)
         state = {**args.inputs, **self._computed(args)}
         resource = PlannedResource(args.typ, args.name, dict(args.inputs), urn, args.provider or "")
         resource.id = resource_id
+        resource.arn = state["arn"] if isinstance(state.get("arn"), str) else ""
         resource.dependencies = sorted({self._by_value[v] for v in _strings(args.inputs) if v in self._by_value})
         index = len(self.resources)
         self.resources.append(resource)
@@ -122,6 +140,22 @@ class PlanMocks(pulumi.runtime.Mocks):
             state["arn"] = f"arn:aws:iam::{account}:{kind}/{name}"
         elif args.typ == "aws:cloudwatch/logGroup:LogGroup":
             state["arn"] = f"arn:aws:logs:{region}:{account}:log-group:{name}"
+        elif args.typ == "aws:ecs/taskDefinition:TaskDefinition":
+            family = args.inputs.get("family", args.name)
+            state.update(
+                arn=f"arn:aws:ecs:{region}:{account}:task-definition/{family}:1",
+                arnWithoutRevision=f"arn:aws:ecs:{region}:{account}:task-definition/{family}",
+                revision=1,
+            )
+        elif args.typ == "aws:sqs/queue:Queue":
+            state.update(
+                arn=f"arn:aws:sqs:{region}:{account}:{name}",
+                url=f"https://sqs.{region}.amazonaws.com/{account}/{name}",
+            )
+        elif args.typ == "aws:cloudwatch/eventRule:EventRule":
+            state["arn"] = f"arn:aws:events:{region}:{account}:rule/{name}"
+        elif args.typ == "aws:secretsmanager/secret:Secret":
+            state["arn"] = f"arn:aws:secretsmanager:{region}:{account}:secret:{name}-AbCdEf"
         return state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> Any:
@@ -183,11 +217,12 @@ def plan_environment(settings: Settings, stacks: list[str], repo_root: Path) -> 
     needed = _with_upstream(stacks)
     outputs: dict[str, dict[str, Any]] = {}
     plans: list[StackPlan] = []
+    taken_ids: set[str] = set()
     for name in ORDER:
         if name not in needed:
             continue
         spec = STACKS[name]
-        mocks = PlanMocks(settings, outputs)
+        mocks = PlanMocks(settings, outputs, taken_ids)
 
         def program(spec: Any = spec) -> dict[str, Any]:
             secrets = {key: pulumi.Output.secret(PLAN_API_KEY) for key in spec.secrets}

@@ -49,6 +49,7 @@ STACKS: dict[str, StackSpec] = {
     )
 }
 ORDER: tuple[str, ...] = tuple(STACKS)  # already in dependency order
+IMAGE_STACKS = ("compute", "prefect-agent")  # their task definitions run the flow/Dask image
 
 
 def build_context(

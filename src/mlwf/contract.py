@@ -1,0 +1,62 @@
+"""The contract between the stacks and the flows: what the compute stack publishes for flow
+runs, under which name, and the tags and log names both sides use. One place for each fact;
+a light module (no Dask, no Pulumi) so stacks, flows, the reaper and the CLI all import it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+PLATFORM_TAG = "mlwf:platform"
+PLATFORM = "ml-workflows"
+ENVIRONMENT_TAG = "mlwf:environment"
+FLOW_RUN_TAG = "mlwf:flow-run"
+CREATED_AT_TAG = "mlwf:created-at"
+RUN_TAGS = (PLATFORM_TAG, ENVIRONMENT_TAG, FLOW_RUN_TAG, CREATED_AT_TAG)  # what every run-created resource carries
+
+DASK_LOG_STREAM_PREFIX = "dask"  # the Dask task definitions' awslogs-stream-prefix
+FLOW_RUN_LOG_STREAM_PREFIX = "flow-run"
+
+
+IMAGE_WORKDIR = "/opt/mlwf"  # WORKDIR of workflows/Dockerfile (a test keeps them equal)
+FLOW_RUN_CONTAINER = "prefect"  # prefect-aws runs the flow in the container of this name
+
+
+def runtime_parameter_name(name_prefix: str) -> str:
+    """The SSM parameter the compute stack writes and flow runs read."""
+    return f"/{name_prefix}/compute"
+
+
+def work_pool_parameter_name(name_prefix: str) -> str:
+    """The SSM parameter the prefect-agent stack writes with the ECS work pool's job variables
+    (`mlwf flows deploy` reads it)."""
+    return f"/{name_prefix}/work-pool"
+
+
+def task_events_queue_name(name_prefix: str) -> str:
+    """The SQS queue of "ECS Task State Change" events the Prefect worker's observer reads."""
+    return f"{name_prefix}-ecs-task-events"
+
+
+@dataclass(frozen=True)
+class ClusterRuntime:
+    """What the compute stack publishes for flows (SSM parameter ``/<prefix>/compute``)."""
+
+    cluster_arn: str
+    vpc_id: str
+    private_subnets: list[str]
+    scheduler_security_group: str
+    worker_security_group: str
+    flow_security_group: str
+    execution_role_arn: str
+    task_role_arn: str
+    flow_task_role_arn: str
+    log_group: str
+    image: str
+    data_root: str
+    scheduler_task_definition_arn: str
+    worker_task_definition_arn: str
+
+    @classmethod
+    def keys(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
