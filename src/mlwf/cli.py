@@ -122,6 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     reap.add_argument("--dry-run", action="store_true", help="list what would be reaped; change nothing")
 
+    rehearse = commands.add_parser("rehearse", help="the whole AWS path on an emulated AWS on this machine")
+    rehearse.add_argument("--env", default="dev", choices=ENVIRONMENTS, help="environment (default: dev)")
+    rehearse.add_argument("--keep", action="store_true", help="keep the working folder (task outputs, database)")
+
     env = commands.add_parser("env", help="environment settings")
     env_commands = env.add_subparsers(dest="env_command", required=True, parser_class=_Parser)
     check = env_commands.add_parser("check", help="validate environment settings files")
@@ -158,6 +162,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _deploy(args)
         if args.command == "reap":
             return _reap(args)
+        if args.command == "rehearse":
+            return _rehearse(args)
     except UserError as exc:
         print(f"mlwf: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
@@ -319,6 +325,23 @@ def _deploy(args: argparse.Namespace) -> int:
     done = deploy(args.env, args.stack, _repo_root(), args.image_tag, mode=args.mode)
     print(f"{args.mode}: {', '.join(done)} in {args.env}")
     return 0
+
+
+def _rehearse(args: argparse.Namespace) -> int:
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from mlwf.rehearsal.rehearse import rehearse
+
+    _ignore_leaked_pulumi_loops()
+    result = rehearse(args.env, _repo_root(), args.keep, say=lambda line: print(line, flush=True))
+    print()
+    print(f"flow run: {result.flow_run_state}" + (f" ({result.flow_run_message})" if result.flow_run_message else ""))
+    for each in result.checks:
+        print(each.line())
+    if args.keep:
+        print(f"kept: {result.work}")
+    verdict = "passed" if result.passed else "FAILED"
+    print(f"rehearsal of {args.env} {verdict} in {result.seconds:.0f} s")
+    return 0 if result.passed else 1
 
 
 def _reap(args: argparse.Namespace) -> int:

@@ -1,0 +1,118 @@
+"""What must hold after a rehearsed run, each a named check with a one-line verdict."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from mlwf.contract import ENVIRONMENT_TAG, PLATFORM, PLATFORM_TAG
+from mlwf.rehearsal.stage import API_KEY, Stage
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+    def line(self) -> str:
+        return f"{'ok  ' if self.ok else 'FAIL'}  {self.name}: {self.detail}"
+
+
+def iam_denied_nothing(stage: Stage) -> Check:
+    denials = list(stage.aws.denials)
+    unique = list(dict.fromkeys(str(d) for d in denials))
+    detail = "no request denied" if not denials else f"{len(denials)} denied: " + "; ".join(unique[:4])
+    return Check("IAM denied nothing", not denials, detail)
+
+
+def no_secret_anywhere(stage: Stage) -> Check:
+    """The API key is in no task definition, no RunTask request, no task's output."""
+    ecs = stage.aws.client("ecs")
+    places: list[str] = []
+    for status in ("ACTIVE", "INACTIVE"):
+        for arn in ecs.list_task_definitions(status=status)["taskDefinitionArns"]:
+            if API_KEY in json.dumps(ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]):
+                places.append(f"task definition {arn}")
+    for request in stage.runner.requests:
+        text = json.dumps(request.overrides)
+        if API_KEY in text or '"PREFECT_API_KEY"' in text:
+            places.append(f"RunTask request for {request.task_arn}")
+    for task in stage.runner.tasks.values():
+        if API_KEY in task.log_path.read_text(errors="replace"):
+            places.append(f"the output of {task.container} task {task.task_id}")
+    searched = f"{len(stage.runner.requests)} RunTask requests, {len(stage.runner.tasks)} task outputs"
+    return Check("no secret in task definitions, requests or logs", not places, "; ".join(places) or searched)
+
+
+def every_task_stopped(stage: Stage) -> Check:
+    tasks = list(stage.runner.tasks.values())
+    running = stage.runner.running()
+    ecs = stage.aws.client("ecs")
+    clusters = {t.cluster_arn for t in tasks}
+    listed = [arn for c in clusters for arn in ecs.list_tasks(cluster=c, desiredStatus="RUNNING")["taskArns"]]
+    statuses = {}
+    for cluster in clusters:
+        arns = [t.arn for t in tasks if t.cluster_arn == cluster]
+        for start in range(0, len(arns), 100):
+            for task in ecs.describe_tasks(cluster=cluster, tasks=arns[start : start + 100])["tasks"]:
+                statuses[task["taskArn"]] = task["lastStatus"]
+    not_stopped = sorted({t.arn for t in running} | set(listed) | {a for a, s in statuses.items() if s != "STOPPED"})
+    detail = f"{len(tasks)} tasks started, all STOPPED" if not not_stopped else f"still running: {not_stopped}"
+    return Check("every task it started is STOPPED", bool(tasks) and not not_stopped, detail)
+
+
+def no_task_definition_left(stage: Stage) -> Check:
+    """Runs register nothing: the ACTIVE task definitions are the stacks' (prefect-aws's own
+    ``prefect_*`` family aside)."""
+    ecs = stage.aws.client("ecs")
+    active = set(ecs.list_task_definitions(status="ACTIVE")["taskDefinitionArns"])
+    extra = sorted(a for a in active - set(stage.world.task_definitions) if "/prefect_" not in a)
+    detail = f"{len(active)} active, all the stacks'" if not extra else f"left ACTIVE: {extra}"
+    return Check("no task definition of ours left ACTIVE", not extra, detail)
+
+
+def tags_on_every_task(stage: Stage) -> Check:
+    ecs = stage.aws.client("ecs")
+    untagged = []
+    for task in stage.runner.tasks.values():
+        described = ecs.describe_tasks(cluster=task.cluster_arn, tasks=[task.arn], include=["TAGS"])["tasks"]
+        tags = {t["key"]: t["value"] for t in (described[0].get("tags") if described else []) or []}
+        if tags.get(PLATFORM_TAG) != PLATFORM or tags.get(ENVIRONMENT_TAG) != stage.settings.name:
+            untagged.append(f"{task.container} {task.task_id}")
+    detail = f"{PLATFORM_TAG} and {ENVIRONMENT_TAG} on all" if not untagged else f"untagged: {untagged}"
+    return Check("tags on every task", not untagged, detail)
+
+
+def reaper_finds_nothing(stage: Stage) -> Check:
+    result = stage.mlwf(
+        "reap",
+        "--env",
+        stage.settings.name,
+        "--older-than",
+        "0s",
+        "--dry-run",
+        credentials=stage.identity("reaper-task"),
+    )
+    found = [line for line in result.stdout.splitlines() if line.startswith("would reap: ")]
+    ok = result.returncode == 0 and not found
+    detail = (
+        "mlwf reap --older-than 0s --dry-run finds nothing"
+        if ok
+        else (found[0] if found else (result.stderr.strip().splitlines() or ["failed"])[-1])
+    )
+    return Check("nothing left to reap", ok, detail)
+
+
+AFTER_THE_RUN = (
+    iam_denied_nothing,
+    no_secret_anywhere,
+    every_task_stopped,
+    no_task_definition_left,
+    tags_on_every_task,
+    reaper_finds_nothing,
+)
+
+
+def check(stage: Stage) -> list[Check]:
+    return [each(stage) for each in AFTER_THE_RUN]

@@ -1,0 +1,161 @@
+"""An emulated AWS in this process: moto's server on a free 127.0.0.1 port, in the environment's
+account, with IAM enforced once the world is seeded, and every denial recorded server-side.
+
+What moto enforces (5.2.5): S3, SQS, IAM and STS requests are checked against the real resource
+ARN; every other service compares a policy's Resource with the literal ``"*"`` (so identities
+are created with non-S3/SQS resources widened to ``"*"``, see `seed`). Conditions,
+``iam:PassRole`` and execution roles are not checked: the plan's unit tests cover those.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlwf.errors import UserError
+
+ADMIN = "rehearsal-admin"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """An IAM user's keys, as a process's environment carries them."""
+
+    user: str
+    access_key: str
+    secret_key: str
+
+    def env(self) -> dict[str, str]:
+        return {"AWS_ACCESS_KEY_ID": self.access_key, "AWS_SECRET_ACCESS_KEY": self.secret_key}
+
+
+@dataclass(frozen=True)
+class Denial:
+    user: str
+    action: str
+    resource: str
+
+    def __str__(self) -> str:
+        return f"{self.user} may not {self.action} on {self.resource}"
+
+
+@dataclass
+class EmulatedAWS:
+    """moto in this process. `endpoint` is what clients use as ``AWS_ENDPOINT_URL``."""
+
+    account: str
+    region: str
+    endpoint: str = ""
+    admin: Credentials | None = None
+    denials: list[Denial] = field(default_factory=list)
+    _server: Any = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def client_env(self, credentials: Credentials) -> dict[str, str]:
+        """Environment variables for a process that reaches this AWS as ``credentials``."""
+        return {
+            **credentials.env(),
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_REGION": self.region,
+            "AWS_EC2_METADATA_DISABLED": "true",  # boto probes 169.254.169.254 otherwise
+        }
+
+    def client(self, service: str, credentials: Credentials | None = None) -> Any:
+        import boto3
+        from botocore.config import Config
+
+        keys = credentials or self.admin
+        assert keys is not None
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint,
+            region_name=self.region,
+            aws_access_key_id=keys.access_key,
+            aws_secret_access_key=keys.secret_key,
+            config=Config(retries={"max_attempts": 2, "mode": "standard"}),
+        )
+
+    def backend(self, service: str) -> Any:
+        """moto's in-process backend of a service in this account and region."""
+        from moto.backends import get_backend
+
+        backends = get_backend(service)  # type: ignore[call-overload]
+        region = "global" if service == "iam" else self.region
+        return backends[self.account][region]
+
+    def enforce_iam(self) -> None:
+        """From now on every request must be signed by an IAM user allowed to make it."""
+        from moto import settings
+        from moto.core.authorization import ActionAuthenticatorMixin
+
+        settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
+        ActionAuthenticatorMixin.request_count = 0
+
+    def _record_denials(self) -> None:
+        from moto.iam.access_control import IAMRequestBase
+
+        original = IAMRequestBase.check_action_permitted
+        emulator = self
+
+        def check(request: Any, resource: str) -> None:
+            try:
+                original(request, resource)
+            except Exception:
+                user = str(getattr(request._access_key, "arn", "unknown")).rsplit("/", 1)[-1]
+                with emulator._lock:
+                    emulator.denials.append(Denial(user, request._action, resource))
+                raise
+
+        IAMRequestBase.check_action_permitted = check  # type: ignore[method-assign,assignment]
+        self._restore_check = original
+
+    def stop(self) -> None:
+        from moto import settings
+        from moto.iam.access_control import IAMRequestBase
+
+        settings.INITIAL_NO_AUTH_ACTION_COUNT = float("inf")
+        if getattr(self, "_restore_check", None) is not None:
+            IAMRequestBase.check_action_permitted = self._restore_check  # type: ignore[method-assign]
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+
+@contextmanager
+def emulated_aws(account: str, region: str) -> Iterator[EmulatedAWS]:
+    """Start moto on 127.0.0.1 in ``account``; an admin user exists; IAM is not enforced yet."""
+    try:
+        from moto.server import ThreadedMotoServer
+    except ImportError:
+        raise UserError("the rehearsal needs the dev dependencies (moto): run `uv sync` first") from None
+    from mlwf.rehearsal import moto_gaps
+
+    os.environ["MOTO_ACCOUNT_ID"] = account  # moto reads it per request: the stacks' account
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    moto_gaps.apply()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    aws = EmulatedAWS(account, region, f"http://{host}:{port}", _server=server)
+    try:
+        aws._record_denials()
+        aws.admin = Credentials(ADMIN, "unsigned", "unsigned")
+        iam = aws.client("iam")
+        iam.create_user(UserName=ADMIN)
+        iam.put_user_policy(
+            UserName=ADMIN,
+            PolicyName="everything",
+            PolicyDocument='{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}',
+        )
+        key = iam.create_access_key(UserName=ADMIN)["AccessKey"]
+        aws.admin = Credentials(ADMIN, key["AccessKeyId"], key["SecretAccessKey"])
+        moto_gaps.put_account_settings(aws.client("ecs"))
+        yield aws
+    finally:
+        aws.stop()

@@ -1,0 +1,207 @@
+"""The AWS path end to end on the emulated AWS (`mlwf rehearse`), and what must hold beyond the
+happy path: adaptive clusters grow and shrink as worker tasks; a killed flow run is marked
+Crashed through the observer's queue and its leftovers are reaped; a missing permission is a
+one-line error naming it. Everything runs with the real libraries (dask-cloudprovider,
+prefect-aws, boto3, s3fs) against moto with IAM enforced, and never leaves 127.0.0.0/8."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlwf.compute import ClusterStartError, RunInfo, cluster_spec, dask_client
+from mlwf.contract import ClusterRuntime, runtime_parameter_name
+from mlwf.rehearsal.cloud import Credentials
+from mlwf.rehearsal.rehearse import PIPELINE, deploy, pipeline_parameters
+from mlwf.rehearsal.stage import Stage, stage
+from mlwf.rehearsal.tasks import LOOPBACK
+from mlwf.settings import Settings
+
+REPO = Path(__file__).resolve().parents[1]
+MLWF = str(Path(sys.executable).parent / "mlwf")
+pytestmark = [pytest.mark.rehearsal, pytest.mark.slow]
+IDLE_S = 5  # workers given back after 5 s idle in these scenarios (settings: worker_idle_seconds)
+
+
+def test_mlwf_rehearse_passes() -> None:
+    """What a merge does, as one command: every check holds and the run completes."""
+    result = subprocess.run([MLWF, "rehearse", "--env", "dev"], cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    assert "flow run: COMPLETED" in lines
+    checks = [line for line in lines if line.startswith(("ok  ", "FAIL"))]
+    assert len(checks) == 6
+    assert all(line.startswith("ok  ") for line in checks), checks
+    assert lines[-1].startswith("rehearsal of dev passed in ")
+
+
+def quick_idle(settings: Settings) -> Settings:
+    return settings.model_copy(update={"dask": settings.dask.model_copy(update={"worker_idle_seconds": IDLE_S})})
+
+
+@pytest.fixture(scope="module")
+def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stage]:
+    """The dev stage with the flows deployed and the Prefect worker running."""
+    with stage("dev", REPO, tmp_path_factory.mktemp("rehearsal"), tweak=quick_idle) as current:
+        deploy(current)
+        services = current.start_services()
+        yield current
+        current.stop_tasks(services)
+
+
+@contextmanager
+def acting_as(current: Stage, credentials: Credentials) -> Iterator[None]:
+    """This test process reaches the emulated AWS as ``credentials`` (as a flow run would)."""
+    saved = dict(os.environ)
+    os.environ.update(current.aws.client_env(credentials))
+    import fsspec
+
+    fsspec.filesystem("s3").clear_instance_cache()
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def runtime_of(current: Stage, credentials: Credentials) -> ClusterRuntime:
+    ssm = current.aws.client("ssm", credentials)
+    name = runtime_parameter_name(current.settings.name_prefix)
+    return ClusterRuntime(**json.loads(ssm.get_parameter(Name=name)["Parameter"]["Value"]))
+
+
+def workers(current: Stage) -> int:
+    return sum(1 for t in current.runner.running() if t.container == "dask-worker")
+
+
+def test_every_address_handed_out_is_loopback(dev: Stage) -> None:
+    addresses = {t.address for t in dev.runner.tasks.values()}
+    assert addresses, "the worker service runs as a task"
+    assert all(__import__("ipaddress").ip_address(a) in LOOPBACK for a in addresses)
+
+
+def test_an_adaptive_cluster_grows_with_work_and_shrinks_when_idle(dev: Stage) -> None:
+    dask = dev.settings.dask
+    flow_run = dev.identity("flow-run-task")
+    seen: list[int] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            seen.append(workers(dev))
+            time.sleep(0.2)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    with acting_as(dev, flow_run):
+        spec = cluster_spec(dev.settings, runtime_of(dev, flow_run), RunInfo("dev", "adaptive-scenario"))
+        watcher.start()
+        with dask_client(spec) as client:
+            assert workers(dev) == dask.n_workers
+            client.gather(client.map(time.sleep, [2.0] * 4, pure=False))  # durations the scheduler learns
+            client.gather(client.map(time.sleep, [2.0 + i / 1000 for i in range(40)], pure=False))
+            grown = max(seen)
+            deadline = time.monotonic() + 90
+            while workers(dev) > dask.n_workers and time.monotonic() < deadline:
+                time.sleep(0.5)
+            shrunk = workers(dev)
+        stop.set()
+    watcher.join()
+    assert dask.n_workers < grown <= dask.max_workers, f"workers over time: {sorted(set(seen))}"
+    assert shrunk == dask.n_workers, "idle workers are given back"
+    assert max(seen) <= dask.max_workers
+
+
+def test_a_role_missing_one_permission_fails_in_one_line_naming_it(dev: Stage) -> None:
+    lacking = dev.identity_without("flow-run-task", "ecs:DescribeClusters")
+    with acting_as(dev, lacking):
+        spec = cluster_spec(dev.settings, runtime_of(dev, lacking), RunInfo("dev", "denied-scenario"))
+        with pytest.raises(ClusterStartError) as failure, dask_client(spec):
+            pass
+    message = str(failure.value)
+    assert "\n" not in message
+    assert message == (
+        f"the Dask cluster could not start: {lacking.user} is not allowed ecs:DescribeClusters (AccessDenied)"
+    )
+    assert any(d.action == "ecs:DescribeClusters" and d.user == lacking.user for d in dev.aws.denials)
+
+
+def run_pipeline(current: Stage) -> str:
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    async def create() -> str:
+        async with get_client() as client:
+            deployment = await client.read_deployment_by_name(f"{PIPELINE}/{current.settings.name}")
+            run = await client.create_flow_run_from_deployment(deployment.id, parameters=pipeline_parameters(current))
+            return str(run.id)
+
+    with temporary_settings({PREFECT_API_URL: current.prefect.url}):
+        return asyncio.run(create())
+
+
+def flow_run_state(current: Stage, flow_run_id: str) -> Any:
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    async def read() -> Any:
+        async with get_client() as client:
+            return (await client.read_flow_run(flow_run_id)).state  # type: ignore[arg-type]
+
+    with temporary_settings({PREFECT_API_URL: current.prefect.url}):
+        return asyncio.run(read())
+
+
+def wait_for(condition: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.5)
+
+
+@pytest.fixture(scope="module")
+def killed_run(dev: Stage) -> dict[str, Any]:
+    """A pipeline run whose flow-run process is SIGKILLed once its Dask cluster is up."""
+    before = set(dev.runner.tasks)
+    flow_run_id = run_pipeline(dev)
+
+    def cluster_up() -> bool:
+        new = [t for t in dev.runner.running() if t.arn not in before]
+        return sum(t.container == "dask-worker" for t in new) >= dev.settings.dask.n_workers
+
+    wait_for(cluster_up, 240, "the run's Dask cluster")
+    (flow,) = [t for t in dev.runner.running() if t.arn not in before and t.container == "prefect"]
+    dask_tasks = [t.arn for t in dev.runner.running() if t.arn not in before and t.container.startswith("dask-")]
+    os.kill(flow.process.pid, signal.SIGKILL)
+    flow.process.wait(timeout=30)
+    return {"flow_run_id": flow_run_id, "flow_task": flow, "dask_tasks": dask_tasks}
+
+
+def test_a_killed_flow_run_is_marked_crashed_through_the_observer_queue(dev: Stage, killed_run: dict[str, Any]) -> None:
+    wait_for(lambda: flow_run_state(dev, killed_run["flow_run_id"]).type.value == "CRASHED", 120, "Crashed")
+    state = flow_run_state(dev, killed_run["flow_run_id"])
+    assert "non-zero exit code" in (state.message or ""), state.message
+    assert killed_run["flow_task"].exit_code == 128 + signal.SIGKILL
+
+
+def test_a_killed_runs_leftovers_are_reaped(dev: Stage, killed_run: dict[str, Any]) -> None:
+    left = [t for t in dev.runner.running() if t.arn in killed_run["dask_tasks"]]
+    assert left, "the scheduler and workers outlive their client"
+    result = dev.mlwf("reap", "--env", "dev", "--older-than", "0s", credentials=dev.identity("reaper-task"))
+    assert result.returncode == 0, result.stderr
+    reaped = [line for line in result.stdout.splitlines() if line.startswith("reaping: ")]
+    assert {line.split()[2] for line in reaped} >= set(killed_run["dask_tasks"])
+    wait_for(lambda: not any(t.arn in killed_run["dask_tasks"] for t in dev.runner.running()), 60, "reaped tasks")
+    again = dev.mlwf("reap", "--env", "dev", "--older-than", "0s", "--dry-run", credentials=dev.identity("reaper-task"))
+    assert not [line for line in again.stdout.splitlines() if line.startswith("would reap: ")]
