@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SAMPLE = Path(str(files("mlwf") / "sample_data"))
+SAMPLE = Path(str(files("workflows.storm") / "sample_data"))
 FULL_DATA = REPO.parent / "shared" / "data" / "noaa-storm-events"
 
 

@@ -33,10 +33,8 @@ def repo(tmp_path: Path) -> Path:
     for path in (
         "platform/network/__main__.py",
         "platform/compute/__main__.py",
-        "environments/dev.yaml",
-        "environments/prod.yaml",
-        "workflows/flows.py",
-        "src/mlwf/model.py",
+        "workflows/storm/flows.py",
+        "workflows/storm/model.py",
         "src/mlwf/infra/cluster.py",
         "README.md",
         "uv.lock",
@@ -46,6 +44,7 @@ def repo(tmp_path: Path) -> Path:
         (tmp_path / path).write_text("v1\n")
     for real in ("workflows/Dockerfile", ".dockerignore"):  # what the image is built from, as in this repository
         shutil.copy(REPO / real, tmp_path / real)
+    shutil.copytree(REPO / "environments", tmp_path / "environments")
     git(tmp_path, "init", "-q", "-b", "main")
     git(tmp_path, "add", "-A")
     git(tmp_path, "commit", "-q", "-m", "base")
@@ -62,7 +61,8 @@ def affected(repo: Path, base: str = "main") -> dict[str, object]:
 def change(repo: Path, *paths: str, commit: bool = True) -> None:
     for path in paths:
         (repo / path).parent.mkdir(parents=True, exist_ok=True)
-        (repo / path).write_text("v2\n")
+        with (repo / path).open("a") as handle:
+            handle.write("# changed\n")
     if commit:
         git(repo, "add", "-A")
         git(repo, "commit", "-q", "-m", "change")
@@ -91,7 +91,7 @@ def test_a_prod_settings_change_previews_prod_and_rebuilds_the_image(repo: Path)
 
 def test_a_flow_change_redeploys_flows_and_rebuilds_the_image(repo: Path) -> None:
     """A new image means new task definitions in the stacks that run it."""
-    change(repo, "workflows/flows.py")
+    change(repo, "workflows/storm/flows.py")
     result = affected(repo)
     assert (result["stacks"], result["flows"], result["image"]) == (["compute", "prefect-agent"], True, True)
 
@@ -111,7 +111,7 @@ def test_infrastructure_code_is_not_in_the_image(repo: Path) -> None:
 def test_docs_touch_nothing_and_uncommitted_changes_count(repo: Path) -> None:
     change(repo, "README.md")
     assert affected(repo) == {"stacks": [], "environments": [], "flows": False, "image": False, "policies": False}
-    change(repo, "src/mlwf/model.py", commit=False)
+    change(repo, "workflows/storm/model.py", commit=False)
     assert affected(repo)["flows"] is True
 
 

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 
 from mlwf.contract import FLOW_RUN_CONTAINER, ClusterRuntime, task_events_queue_name
+from mlwf.deployments import default_base_job_template, validate_job_variables
 from mlwf.infra.plan import PlannedResource, StackPlan, plan_environment
 from mlwf.infra.stacks import ORDER
 from mlwf.settings import Settings, load_environment
-from workflows.deployments import default_base_job_template, validate_job_variables
 
 REPO = Path(__file__).resolve().parents[1]
 ENVS = ("dev", "staging", "prod")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mlwf.bench import Sizes, run_bench, table
+from workflows.storm.bench import Sizes, run_bench, table
 
 REPO = Path(__file__).resolve().parents[1]
 

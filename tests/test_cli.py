@@ -133,8 +133,8 @@ def test_plan_json_is_one_document_of_stack_plans() -> None:
 
 @pytest.mark.reliability
 def test_plan_rejects_unknown_environments_and_stacks() -> None:
-    assert_one_line_error(run("plan", "--env", "qa"), "invalid choice: 'qa'")
-    assert_one_line_error(run("plan", "--stack", "database"), "invalid choice: 'database'")
+    assert_one_line_error(run("plan", "--env", "qa"), "unknown environment 'qa' (known: dev, prod, staging")
+    assert_one_line_error(run("plan", "--stack", "database"), "unknown stack 'database' (known: network, storage,")
 
 
 @pytest.mark.reliability

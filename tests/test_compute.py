@@ -196,3 +196,23 @@ def test_sigterm_to_the_flow_process_closes_the_cluster(tmp_path: Path) -> None:
     assert process.wait(timeout=60) != 0
     with pytest.raises(OSError, match=r"Timed out|connect"):
         Client(address, timeout=3)
+
+
+def test_the_platform_api_is_light_to_import() -> None:
+    """`import mlwf` (what settings, stacks and the CLI start with) loads no Dask or Prefect."""
+    heavy = "('dask', 'distributed', 'prefect')"
+    code = f"import sys, mlwf; print(sorted(m for m in sys.modules if m.split('.')[0] in {heavy}))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.slow
+def test_a_flow_gets_its_cluster_settings_and_data_root_from_one_call(tmp_path: Path) -> None:
+    import mlwf
+
+    with mlwf.cluster("local", str(tmp_path)) as run:
+        assert run.client.submit(sum, [1, 2]).result() == 3
+        assert (run.env, run.data_root, run.settings) == ("local", str(tmp_path), None)
+        cluster = run.client.cluster
+    assert cluster.status == Status.closed
+    assert mlwf.data_root() == "mlwf-data", "the local default"

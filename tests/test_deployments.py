@@ -48,13 +48,14 @@ def test_flows_deploy_idempotently_and_a_worker_completes_a_run(tmp_path: Path) 
     assert second.stdout == first.stdout, "same deployments, same IDs"
     found = asyncio.run(deployments())
     assert set(found) == {
-        "local:workflows.flows.storm_damage_pipeline",
-        "local:workflows.flows.ingest_flow",
-        "local:workflows.flows.prepare_flow",
-        "local:workflows.flows.train_flow",
-        "local:workflows.flows.score_flow",
-    }
-    pipeline = found["local:workflows.flows.storm_damage_pipeline"]
+        "local:workflows/storm/flows.py:storm_damage_pipeline",
+        "local:workflows/storm/flows.py:ingest_flow",
+        "local:workflows/storm/flows.py:prepare_flow",
+        "local:workflows/storm/flows.py:train_flow",
+        "local:workflows/storm/flows.py:score_flow",
+        "local:workflows/search/flows.py:damage_model_search",
+    }, "every workload's flows, found from their folders"
+    pipeline = found["local:workflows/storm/flows.py:storm_damage_pipeline"]
     assert pipeline.work_pool_name == "mlwf-local"  # type: ignore[attr-defined]
     assert pipeline.parameters == {"env": "local"}  # type: ignore[attr-defined]
 
@@ -80,7 +81,7 @@ def test_flows_deploy_idempotently_and_a_worker_completes_a_run(tmp_path: Path) 
         worker.terminate()
         worker.wait(timeout=60)
     assert smoke.returncode == 0, stderr[-2000:]
-    assert "completed" in stdout
+    assert stdout.strip().splitlines() == ["smoke run of storm-ingest/local completed"]
     assert [p.name for p in (data_root / "raw" / "storm_events").glob("*.csv.gz")] == [
         "StormEvents_details-ftp_v1.0_d1995_c20170522.csv.gz"
     ]

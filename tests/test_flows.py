@@ -14,8 +14,8 @@ import pytest
 
 from mlwf import storage
 from mlwf.errors import UserError
-from mlwf.zones import Zones
-from workflows.flows import ingest_flow, prepare_flow, score_flow, storm_damage_pipeline, train_flow
+from workflows.storm.flows import ingest_flow, prepare_flow, score_flow, storm_damage_pipeline, train_flow
+from workflows.storm.zones import Zones
 
 from badfiles import write_corpus
 

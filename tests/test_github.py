@@ -90,5 +90,9 @@ def test_drift_runs_nightly_for_every_environment() -> None:
     document = load("drift.yml")
     assert document["on"]["schedule"]
     job = document["jobs"]["drift"]
-    assert job["strategy"]["matrix"]["env"] == ["dev", "staging", "prod"]
+    assert job["strategy"]["matrix"]["env"] == "${{ fromJSON(needs.environments.outputs.list) }}", (
+        "every file of environments/, from `mlwf env list`"
+    )
+    lister = document["jobs"]["environments"]
+    assert any("mlwf env list" in step.get("run", "") for step in lister["steps"])
     assert any("--mode drift" in step.get("run", "") for step in job["steps"])

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from mlwf import ingest
 from mlwf.errors import BadInputFileError, UserError
+from workflows.storm import ingest
 
 from badfiles import corpus, write_corpus
 

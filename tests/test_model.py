@@ -10,11 +10,12 @@ import pandas as pd
 import pytest
 from sklearn.base import clone
 
-from mlwf import ingest, model_store, prepare, score, storage
+from mlwf import storage
 from mlwf.cli import TRAIN_ENGINES
 from mlwf.errors import UserError
-from mlwf.features import CATEGORICAL, FeatureEncoder, aliased_features
-from mlwf.model import (
+from workflows.storm import ingest, model_store, prepare, score
+from workflows.storm.features import CATEGORICAL, FeatureEncoder, aliased_features
+from workflows.storm.model import (
     ENGINES,
     TrainConfig,
     choose_engine,
@@ -24,8 +25,8 @@ from mlwf.model import (
     train,
     worker_memory_limit,
 )
-from mlwf.scorer import LinearScorer
-from mlwf.storm.parse import empty_curated
+from workflows.storm.parse import empty_curated
+from workflows.storm.scorer import LinearScorer
 
 
 def _events(**columns: list[object]) -> pd.DataFrame:
@@ -248,3 +249,22 @@ def test_a_corrupt_model_file_is_a_clear_error(trained, curated_sample: storage.
     (Path(stored.url) / "model.pkl").write_bytes(b"garbage")
     with pytest.raises(UserError, match="is unreadable"):
         model_store.load(str(models))
+
+
+LEGACY_MODELS = Path(__file__).parent / "data" / "legacy_models"
+
+
+@pytest.mark.slow
+def test_a_model_stored_before_the_workload_moved_still_loads_and_scores(curated_sample: storage.Published) -> None:
+    """Its pickle names mlwf.features (the storm code's old home); it loads and scores 1995 as
+    it did when it was stored."""
+    assert b"mlwf.features" in next(LEGACY_MODELS.rglob("model.pkl")).read_bytes()
+    stored = model_store.load(str(LEGACY_MODELS))
+    assert type(stored.model.named_steps["features"]) is FeatureEncoder
+    frame = prepare.read_curated(curated_sample).compute()
+    test = frame[frame["year"] == 1995]
+    from workflows.storm.model import with_target
+
+    labelled = with_target(test)
+    metrics = evaluate(labelled["damaged"].to_numpy(), predict_proba(stored.model, test))
+    assert metrics["roc_auc"] == pytest.approx(stored.metadata["metrics"]["model"]["roc_auc"], abs=1e-9)

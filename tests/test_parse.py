@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mlwf.storm.parse import (
+from workflows.storm.parse import (
     canonical_event_type,
     clean_details,
     label_damage,
@@ -20,7 +20,7 @@ from mlwf.storm.parse import (
     parse_local_times,
     timezone_offset_hours,
 )
-from mlwf.storm.schema import CANONICAL_EVENT_TYPES, OTHER_EVENT_TYPE
+from workflows.storm.schema import CANONICAL_EVENT_TYPES, OTHER_EVENT_TYPE
 
 UNITS = {"": 1, "H": 100, "K": 1_000, "M": 1_000_000, "B": 1_000_000_000}
 numbers = st.decimals(min_value=0, max_value=999, places=2, allow_nan=False, allow_infinity=False)

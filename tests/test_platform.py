@@ -175,18 +175,32 @@ def test_iam_is_least_privilege(plans: dict[tuple[str, str], StackPlan], env: st
 
 
 @pytest.mark.parametrize("env", ENVS)
-def test_dask_tasks_reach_only_the_data_prefixes(plans: dict[tuple[str, str], StackPlan], env: str) -> None:
+def test_dask_tasks_reach_only_the_data_prefixes_the_workloads_declare(
+    plans: dict[tuple[str, str], StackPlan], env: str
+) -> None:
+    from mlwf.workloads import DataAccess, discover
+
+    data = DataAccess.of(discover(REPO))
+    assert "raw/storm_events" in data.writes
+    assert "reports/damage_search" in data.writes
     compute = plans[(env, "compute")]
     (dask_policy,) = [
         json.loads(r["policy"])
         for r in resources(compute, "aws:iam/rolePolicy:RolePolicy")
         if r["role"] == "dask-task-id"
     ]
-    objects = next(s for s in dask_policy["Statement"] if "s3:GetObject" in s["Action"])
     bucket = f"arn:aws:s3:::mlwf-{env}-data-{load_environment(env, REPO / 'environments').account_id}"
-    assert sorted(objects["Resource"]) == sorted(
-        f"{bucket}/{z}/*" for z in ("raw", "curated", "models", "scores", "reports")
-    )
+    writes = [*data.writes, *(f"smoke/{p}" for p in data.writes)]
+
+    def granted(action: str) -> list[str]:
+        return sorted(r for st in dask_policy["Statement"] if action in st["Action"] for r in st["Resource"])
+
+    def under(prefixes: list[str]) -> list[str]:
+        return sorted(f"{bucket}/{p}{tail}" for p in prefixes for tail in ("", "/*"))
+
+    assert granted("s3:PutObject") == granted("s3:DeleteObject") == under(writes)
+    assert granted("s3:GetObject") == under([*writes, *data.reads])
+    assert not any(r.endswith(("/raw/*", "/*/*")) or r == f"{bucket}/*" for r in granted("s3:GetObject"))
     assert not any(a.startswith(("ecs:", "iam:")) for s in dask_policy["Statement"] for a in s["Action"])
 
 

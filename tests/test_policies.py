@@ -515,7 +515,7 @@ def platform_plans() -> dict[str, list[Any]]:
 
 @pytest.mark.parametrize("env", ENVS)
 def test_platform_stacks_have_no_mandatory_violations(platform_plans: dict[str, list[Any]], env: str) -> None:
-    config = resolved_config(config_file(REPO / "policies", env))
+    config = resolved_config(config_file(REPO / "policies", env, env))
     for plan in platform_plans[env]:
         assert [v for v in evaluate(plan, config) if v["level"] == "mandatory"] == [], plan.stack
 
@@ -528,7 +528,7 @@ def test_removing_a_guardrail_from_a_stack_is_caught(platform_plans: dict[str, l
     stripped.resources = [r for i, r in enumerate(stripped.resources) if i != index]
     for r in stripped.resources:
         r.dependencies = [d - (d > index) for d in r.dependencies if d != index]
-    violations = evaluate(stripped, resolved_config(config_file(REPO / "policies", "prod")))
+    violations = evaluate(stripped, resolved_config(config_file(REPO / "policies", "prod", "prod")))
     assert [(v["policy"], v["level"]) for v in violations] == [("s3-public-access-blocked", "mandatory")]
 
 
@@ -540,14 +540,14 @@ def insecure_plans() -> dict[str, Any]:
 def test_the_insecure_example_triggers_every_rule_family(insecure_plans: dict[str, Any]) -> None:
     fired: set[str] = set()
     for env, plan in insecure_plans.items():
-        fired |= {v["policy"] for v in evaluate(plan, resolved_config(config_file(REPO / "policies", env)))}
+        fired |= {v["policy"] for v in evaluate(plan, resolved_config(config_file(REPO / "policies", env, env)))}
     assert set(FAMILIES.values()) == {FAMILIES[p] for p in fired}
     assert fired == set(BY_NAME), f"never fired: {sorted(set(BY_NAME) - fired)}"
 
 
 def test_enforcement_levels_differ_per_environment() -> None:
-    dev = resolved_config(config_file(REPO / "policies", "dev"))
-    prod = resolved_config(config_file(REPO / "policies", "prod"))
+    dev = resolved_config(config_file(REPO / "policies", "dev", "dev"))
+    prod = resolved_config(config_file(REPO / "policies", "prod", "prod"))
     assert dev["s3-versioning"] == ("advisory", {"required": False})
     assert prod["s3-versioning"] == ("mandatory", {"required": True})
     assert dev["nat-gateway-cap"][1]["maxNatGateways"] == 1
@@ -556,7 +556,7 @@ def test_enforcement_levels_differ_per_environment() -> None:
 @pytest.mark.parametrize("env", ENVS)
 def test_policy_caps_admit_the_environments_own_settings(env: str) -> None:
     settings = load_environment(env, REPO / "environments")
-    config = resolved_config(config_file(REPO / "policies", env))
+    config = resolved_config(config_file(REPO / "policies", env, env))
     assert config["ecs-task-size-cap"][1]["maxCpu"] >= settings.dask.worker_cpu
     assert config["ecs-task-size-cap"][1]["maxMemoryMib"] >= settings.dask.worker_memory_mib
     assert config["nat-gateway-cap"][1]["maxNatGateways"] >= settings.network.nat_gateways
@@ -575,7 +575,7 @@ def test_a_policy_config_naming_an_unknown_rule_is_refused(tmp_path: Path) -> No
 def test_the_pack_process_reports_exactly_the_offline_result(
     insecure_plans: dict[str, Any], platform_plans: dict[str, list[Any]], env: str
 ) -> None:
-    config = resolved_config(config_file(REPO / "policies", env))
+    config = resolved_config(config_file(REPO / "policies", env, env))
     with policy_pack_process() as analyzer:
         assert analyzer.info().name == "mlwf-guardrails"
         analyzer.configure(config)
@@ -597,13 +597,15 @@ def test_the_pack_process_survives_unknown_values(insecure_plans: dict[str, Any]
         task.urn,
     )
     with policy_pack_process() as analyzer:
-        analyzer.configure(resolved_config(config_file(REPO / "policies", "dev")))
+        analyzer.configure(resolved_config(config_file(REPO / "policies", "dev", "dev")))
         violations, diagnostics = analyzer.analyze([unknown])
         assert violations == []
         assert any("can't be known during preview" in d.message for d in diagnostics)
 
 
-def test_the_readme_table_matches_the_rules_and_their_levels() -> None:
+def test_the_docs_table_matches_the_rules_and_their_levels() -> None:
     from mlwf.policy.pack import levels_table
+    from mlwf.settings import load_environments
 
-    assert levels_table(REPO / "policies") in (REPO / "README.md").read_text()
+    envs = [(s.name, s.tier) for s in load_environments(REPO / "environments")]
+    assert levels_table(REPO / "policies", envs) in (REPO / "docs" / "policies.md").read_text()

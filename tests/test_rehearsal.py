@@ -1,8 +1,9 @@
-"""The AWS path end to end on the emulated AWS (`mlwf rehearse`), and what must hold beyond the
-happy path: adaptive clusters grow and shrink as worker tasks; a killed flow run is marked
-Crashed through the observer's queue and its leftovers are reaped; a missing permission is a
-one-line error naming it. Everything runs with the real libraries (dask-cloudprovider,
-prefect-aws, boto3, s3fs) against moto with IAM enforced, and never leaves 127.0.0.0/8."""
+"""The AWS path end to end on the emulated AWS (what `mlwf rehearse` does, on one stage shared by
+the module), and what must hold beyond the happy path: adaptive clusters grow and shrink as
+worker tasks; a killed flow run is marked Crashed through the observer's queue and its leftovers
+are reaped; a missing permission is a one-line error naming it. Everything runs with the real
+libraries (dask-cloudprovider, prefect-aws, boto3, s3fs) against moto with IAM enforced, and
+never leaves 127.0.0.0/8."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ import pytest
 from mlwf.compute import ClusterStartError, RunInfo, cluster_spec, dask_client
 from mlwf.contract import ClusterRuntime, runtime_parameter_name
 from mlwf.rehearsal.cloud import Credentials
-from mlwf.rehearsal.rehearse import PIPELINE, deploy, pipeline_parameters
+from mlwf.rehearsal.rehearse import perform, rehearsal_runs
 from mlwf.rehearsal.stage import Stage, stage
 from mlwf.rehearsal.tasks import LOOPBACK
 from mlwf.settings import Settings
@@ -35,16 +36,23 @@ pytestmark = [pytest.mark.rehearsal, pytest.mark.slow]
 IDLE_S = 5  # workers given back after 5 s idle in these scenarios (settings: worker_idle_seconds)
 
 
-def test_mlwf_rehearse_passes() -> None:
-    """What a merge does, as one command: every check holds and the run completes."""
-    result = subprocess.run([MLWF, "rehearse", "--env", "dev"], cwd=REPO, capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    lines = result.stdout.splitlines()
-    assert "flow run: COMPLETED" in lines
-    checks = [line for line in lines if line.startswith(("ok  ", "FAIL"))]
-    assert len(checks) == 6
-    assert all(line.startswith("ok  ") for line in checks), checks
-    assert lines[-1].startswith("rehearsal of dev passed in ")
+def test_rehearse_is_one_line_when_moto_is_missing(tmp_path: Path) -> None:
+    """moto is a dev dependency: without it the command says so in one line."""
+    (tmp_path / "moto").mkdir()
+    (tmp_path / "moto" / "__init__.py").write_text("raise ImportError('No module named moto')\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    result = subprocess.run([MLWF, "rehearse"], cwd=REPO, capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "mlwf: error: the rehearsal needs the dev dependencies (moto): run `uv sync` first"
+    ]
+
+
+def test_rehearse_names_an_unknown_environment_in_one_line() -> None:
+    result = subprocess.run([MLWF, "rehearse", "--env", "qa"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "unknown environment 'qa'" in result.stderr
 
 
 def quick_idle(settings: Settings) -> Settings:
@@ -53,12 +61,49 @@ def quick_idle(settings: Settings) -> Settings:
 
 @pytest.fixture(scope="module")
 def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stage]:
-    """The dev stage with the flows deployed and the Prefect worker running."""
+    """The dev stage: the emulated AWS seeded from dev's plan, a Prefect server."""
     with stage("dev", REPO, tmp_path_factory.mktemp("rehearsal"), tweak=quick_idle) as current:
-        deploy(current)
-        services = current.start_services()
         yield current
-        current.stop_tasks(services)
+
+
+@pytest.fixture(scope="module")
+def rehearsed(dev: Stage) -> tuple[list[Any], list[Any]]:
+    """What `mlwf rehearse` does on the stage: deploy, worker, smoke, every workload's runs, checks."""
+    return perform(dev, say=print)
+
+
+def test_what_a_merge_does_completes_and_every_check_holds(rehearsed: tuple[list[Any], list[Any]]) -> None:
+    runs, checks = rehearsed
+    assert [r.name for r in runs] == [
+        "mlwf flows smoke",
+        "storm-damage-pipeline/dev",
+        "storm-damage-search/dev",
+    ], "the search reads what the pipeline writes: it runs after"
+    assert all(r.ok for r in runs), [r.line() for r in runs]
+    assert len(checks) == 6
+    assert all(c.ok for c in checks), [c.line() for c in checks]
+
+
+def test_both_workloads_wrote_only_under_their_declared_prefixes(dev: Stage, rehearsed: Any) -> None:
+    s3 = dev.aws.client("s3")
+    bucket = f"{dev.settings.name_prefix}-data-{dev.settings.account_id}"
+    keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket) for o in page["Contents"]]
+    from mlwf.workloads import DataAccess, discover
+
+    declared = DataAccess.of(discover(REPO)).writes
+    outside = [k for k in keys if not any(k.startswith((f"{p}/", f"smoke/{p}/")) for p in declared)]
+    assert keys
+    assert not outside
+    assert any(k.startswith("reports/damage_search/") and k.endswith("scores.png") for k in keys)
+    assert any(k.startswith("smoke/raw/storm_events/") for k in keys), "the smoke run writes apart"
+
+
+@pytest.fixture(scope="module")
+def worker(dev: Stage, rehearsed: Any) -> Iterator[list[str]]:
+    """The Prefect worker running again for the scenarios (the rehearsal stopped it)."""
+    services = dev.start_services()
+    yield services
+    dev.stop_tasks(services)
 
 
 @contextmanager
@@ -138,13 +183,18 @@ def test_a_role_missing_one_permission_fails_in_one_line_naming_it(dev: Stage) -
 
 
 def run_pipeline(current: Stage) -> str:
+    """A run of the storm pipeline, as the rehearsal makes it."""
     from prefect.client.orchestration import get_client
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
+    name, parameters = rehearsal_runs(current)[0]
+
     async def create() -> str:
         async with get_client() as client:
-            deployment = await client.read_deployment_by_name(f"{PIPELINE}/{current.settings.name}")
-            run = await client.create_flow_run_from_deployment(deployment.id, parameters=pipeline_parameters(current))
+            deployment = await client.read_deployment_by_name(f"{name}/{current.settings.name}")
+            run = await client.create_flow_run_from_deployment(
+                deployment.id, parameters={**parameters, "years": [1995]}
+            )
             return str(run.id)
 
     with temporary_settings({PREFECT_API_URL: current.prefect.url}):
@@ -171,8 +221,9 @@ def wait_for(condition: Any, timeout: float, what: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def killed_run(dev: Stage) -> dict[str, Any]:
-    """A pipeline run whose flow-run process is SIGKILLed once its Dask cluster is up."""
+def killed_run(dev: Stage, worker: list[str]) -> dict[str, Any]:
+    """A pipeline run whose flow-run task dies (SIGKILL to every process of it, as when its
+    container is lost) once its Dask cluster is up."""
     before = set(dev.runner.tasks)
     flow_run_id = run_pipeline(dev)
 
@@ -183,7 +234,7 @@ def killed_run(dev: Stage) -> dict[str, Any]:
     wait_for(cluster_up, 240, "the run's Dask cluster")
     (flow,) = [t for t in dev.runner.running() if t.arn not in before and t.container == "prefect"]
     dask_tasks = [t.arn for t in dev.runner.running() if t.arn not in before and t.container.startswith("dask-")]
-    os.kill(flow.process.pid, signal.SIGKILL)
+    dev.runner.kill(flow.arn)
     flow.process.wait(timeout=30)
     return {"flow_run_id": flow_run_id, "flow_task": flow, "dask_tasks": dask_tasks}
 
@@ -201,7 +252,7 @@ def test_a_killed_runs_leftovers_are_reaped(dev: Stage, killed_run: dict[str, An
     result = dev.mlwf("reap", "--env", "dev", "--older-than", "0s", credentials=dev.identity("reaper-task"))
     assert result.returncode == 0, result.stderr
     reaped = [line for line in result.stdout.splitlines() if line.startswith("reaping: ")]
-    assert {line.split()[2] for line in reaped} >= set(killed_run["dask_tasks"])
+    assert {line.split()[2] for line in reaped} >= set(killed_run["dask_tasks"]), result.stdout
     wait_for(lambda: not any(t.arn in killed_run["dask_tasks"] for t in dev.runner.running()), 60, "reaped tasks")
     again = dev.mlwf("reap", "--env", "dev", "--older-than", "0s", "--dry-run", credentials=dev.identity("reaper-task"))
     assert not [line for line in again.stdout.splitlines() if line.startswith("would reap: ")]

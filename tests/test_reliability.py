@@ -18,9 +18,10 @@ import pytest
 from distributed import Client, LocalCluster
 from faulty_s3 import Faults, faulty_proxy
 
-from mlwf import ingest, model_store, prepare, score, storage
-from mlwf.model import TrainConfig, train
-from mlwf.zones import Zones
+from mlwf import storage
+from workflows.storm import ingest, model_store, prepare, score
+from workflows.storm.model import TrainConfig, train
+from workflows.storm.zones import Zones
 
 pytestmark = [pytest.mark.reliability, pytest.mark.slow]
 MLWF = str(Path(sys.executable).parent / "mlwf")
@@ -77,7 +78,7 @@ def test_a_retried_stage_leaves_one_complete_output(
     sample_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The score stage's first attempt dies after its files are written, before the switch."""
-    from workflows.flows import storm_damage_pipeline
+    from workflows.storm.flows import storm_damage_pipeline
 
     real = storage.write_json
     failures = []
@@ -98,7 +99,7 @@ def test_a_retried_stage_leaves_one_complete_output(
 
 
 def _pipeline_on_s3(sample_dir: Path, bucket: str) -> dict[str, object]:
-    from workflows.flows import storm_damage_pipeline
+    from workflows.storm.flows import storm_damage_pipeline
 
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket=bucket)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlwf.report import markdown_summary, metrics_table
+from workflows.storm.report import markdown_summary, metrics_table
 
 METRICS = {
     "baseline": {"roc_auc": 0.5, "pr_auc": 0.3455, "log_loss": 0.6586},

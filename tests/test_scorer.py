@@ -13,10 +13,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from mlwf.features import FeatureEncoder
-from mlwf.model import predict_proba
-from mlwf.scorer import LinearScorer
-from mlwf.storm.parse import empty_curated
+from workflows.storm.features import FeatureEncoder
+from workflows.storm.model import predict_proba
+from workflows.storm.parse import empty_curated
+from workflows.storm.scorer import LinearScorer
 
 TYPES = ["Hail", "Tornado", "Flood", "Thunderstorm Wind"]
 STATES = ["TEXAS", "IOWA", "KANSAS"]

@@ -1,2 +1,2 @@
-"""Prefect flows of the storm-damage workload. Each flow is a thin composition of small tasks;
-the logic they call lives in the `mlwf` package and is tested without Prefect."""
+"""The workloads of the platform, one folder each (each declared by its ``workload.py``), and
+the image they run in (``Dockerfile``, ``requirements.txt`` exported from uv.lock)."""

@@ -1,4 +1,4 @@
-"""Pulumi program of the compute stack (one stack per environment: dev, staging, prod)."""
+"""Pulumi program of the compute stack (one stack per environment of environments/)."""
 
 from mlwf.infra.stacks import run
 

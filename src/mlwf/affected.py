@@ -5,6 +5,7 @@ locally (`mlwf affected --base origin/main`)."""
 
 from __future__ import annotations
 
+import ast
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,20 +14,10 @@ from mlwf.errors import UserError
 from mlwf.image import is_image_input
 from mlwf.infra.stacks import IMAGE_STACKS, ORDER, STACKS
 
-ENVIRONMENTS = ("dev", "staging", "prod")
-# Shared infrastructure code: which stacks each module of mlwf/infra feeds.
-INFRA_MODULES = {
-    "network.py": ("network",),
-    "storage.py": ("storage",),
-    "cluster.py": ("compute",),
-    "agent.py": ("prefect-agent",),
-    "flow_runs.py": ("prefect-agent",),
-    "task_events.py": ("prefect-agent",),
-}
-
 
 @dataclass
 class Affected:
+    order: list[str]  # every environment, in tier order
     stacks: set[str] = field(default_factory=set)
     environments: set[str] = field(default_factory=set)
     flows: bool = False
@@ -36,11 +27,35 @@ class Affected:
     def as_dict(self) -> dict[str, object]:
         return {
             "stacks": [s for s in ORDER if s in self.stacks],
-            "environments": [e for e in ENVIRONMENTS if e in self.environments],
+            "environments": [e for e in self.order if e in self.environments],
             "flows": self.flows,
             "image": self.image,
             "policies": self.policies,
         }
+
+
+def _infra_feeds(infra: Path) -> dict[str, set[str]]:
+    """Module file of ``mlwf.infra`` -> the stacks whose program imports it (directly or not),
+    read from the modules' imports: a change to one re-plans exactly those stacks."""
+    imports: dict[str, set[str]] = {}
+    for path in infra.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        imports[path.stem] = {
+            str(node.module).rsplit(".", 1)[-1]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("mlwf.infra.")
+        }
+    feeds: dict[str, set[str]] = {}
+    for name, spec in STACKS.items():
+        pending, seen = [spec.program.__module__.rsplit(".", 1)[-1]], set()
+        while pending:
+            module = pending.pop()
+            if module not in seen:
+                seen.add(module)
+                pending.extend(imports.get(module, ()))
+        for module in seen:
+            feeds.setdefault(f"{module}.py", set()).add(name)
+    return feeds
 
 
 def _downstream(stacks: set[str]) -> set[str]:
@@ -60,8 +75,12 @@ def classify(paths: list[str], repo_root: Path) -> Affected:
     """What the changed ``paths`` touch. The image is whatever its Dockerfile copies (the same
     question `mlwf image tag` answers); a new image means new task definitions in the stacks
     that run it, in every environment it is promoted to, and the flows redeployed."""
-    result = Affected()
-    every_env = set(ENVIRONMENTS)
+    from mlwf.settings import environment_names
+
+    names = environment_names(repo_root / "environments")
+    result = Affected(names)
+    every_env = set(names)
+    feeds = _infra_feeds(Path(__file__).parent / "infra")
     for path in paths:
         parts = Path(path).parts
         if not parts:
@@ -83,7 +102,7 @@ def classify(paths: list[str], repo_root: Path) -> Affected:
             result.environments |= every_env
         elif parts[:3] == ("src", "mlwf", "infra"):
             module = parts[3] if len(parts) > 3 else ""
-            result.stacks |= _downstream(set(INFRA_MODULES.get(module, ORDER)))
+            result.stacks |= _downstream(feeds.get(module, set(ORDER)))
             result.environments |= every_env
         elif parts[:2] == ("src", "mlwf") and parts[-1] == "settings.py":
             result.stacks |= set(ORDER)

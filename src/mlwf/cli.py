@@ -16,11 +16,9 @@ from typing import Any, NoReturn, TypeVar
 from mlwf.errors import UserError
 
 T = TypeVar("T")
-TRAIN_ENGINES = ("auto", "sklearn", "dask-ml")  # mlwf.model.ENGINES, without importing the ML stack
+TRAIN_ENGINES = ("auto", "sklearn", "dask-ml")  # workflows.storm.model.ENGINES, without importing the ML stack
 
 EXIT_USER_ERROR = 2
-ENVIRONMENTS = ("dev", "staging", "prod")
-STACK_NAMES = ("network", "storage", "compute", "prefect-agent")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -56,14 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="mlwf", description="ML workflows on AWS: Pulumi stacks, policies, Prefect flows on Dask.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    demo = commands.add_parser("demo", help="run the whole storm-damage pipeline locally")
+    demo = commands.add_parser("demo", help="run a workload locally (default: the storm-damage pipeline)")
+    demo.add_argument("--workload", default="storm", help="which workload's demo (default: storm)")
     demo.add_argument("--source", help="folder or fsspec URL of StormEvents_details files (default: shipped sample)")
     demo.add_argument("--output", default="mlwf-data", help="data root folder or URL (default: ./mlwf-data)")
     demo.add_argument("--years", type=_year, nargs="+", metavar="YEAR", help="only these data years")
     demo.add_argument("--split-year", type=_year, help="first test year (default: the last year in the data)")
-    demo.add_argument(
-        "--engine", choices=TRAIN_ENGINES, default="auto", help="training engine (default: auto, by data size)"
-    )
+    demo.add_argument("--engine", choices=TRAIN_ENGINES, help="training engine (default: auto, by data size)")
     demo.add_argument("--json", action="store_true", help="print the run summary as JSON")
 
     affected = commands.add_parser("affected", help="which stacks, environments and flows a change touches")
@@ -72,9 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     flows = commands.add_parser("flows", help="Prefect deployments of the flows")
     flows_commands = flows.add_subparsers(dest="flows_command", required=True, parser_class=_Parser)
     flows_deploy = flows_commands.add_parser("deploy", help="create or update every flow's deployment (idempotent)")
-    flows_deploy.add_argument("--env", required=True, choices=("local", *ENVIRONMENTS))
-    flows_smoke = flows_commands.add_parser("smoke", help="run the ingest deployment on the shipped sample and wait")
-    flows_smoke.add_argument("--env", required=True, choices=("local", *ENVIRONMENTS))
+    flows_deploy.add_argument("--env", required=True, help="an environment of environments/, or local")
+    flows_smoke = flows_commands.add_parser("smoke", help="run every workload's smoke deployment and wait")
+    flows_smoke.add_argument("--env", required=True, help="an environment of environments/, or local")
     flows_smoke.add_argument(
         "--data-root", help="where the smoke run writes (default: the environment's, under smoke/)"
     )
@@ -97,16 +94,16 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("files", nargs="+", help="StormEvents_details-*.csv.gz paths or URLs")
 
     plan = commands.add_parser("plan", help="plan every stack offline, under Pulumi's mocks")
-    plan.add_argument("--env", action="append", choices=ENVIRONMENTS, help="environment (repeatable; default: all)")
-    plan.add_argument("--stack", action="append", choices=STACK_NAMES, help="stack (repeatable; default: all)")
+    plan.add_argument("--env", action="append", help="environment (repeatable; default: every one in environments/)")
+    plan.add_argument("--stack", action="append", help="stack (repeatable; default: all)")
     plan.add_argument("--json", action="store_true", help="print one JSON document (a list of stack plans)")
     plan.add_argument(
         "--program", type=Path, metavar="DIR", help="plan this Pulumi Python program instead of the stacks"
     )
 
     deploy = commands.add_parser("deploy", help="pulumi up the stacks of an environment in dependency order")
-    deploy.add_argument("--env", required=True, choices=ENVIRONMENTS)
-    deploy.add_argument("--stack", action="append", choices=STACK_NAMES, help="stack (repeatable; default: all)")
+    deploy.add_argument("--env", required=True, help="an environment of environments/")
+    deploy.add_argument("--stack", action="append", help="stack (repeatable; default: all)")
     deploy.add_argument("--image-tag", help="the image tag to deploy (default: derived from uv.lock)")
     deploy.add_argument(
         "--mode",
@@ -116,18 +113,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     reap = commands.add_parser("reap", help="stop what crashed flow runs left on ECS (tagged, older than a threshold)")
-    reap.add_argument("--env", required=True, choices=ENVIRONMENTS)
+    reap.add_argument("--env", required=True, help="an environment of environments/")
     reap.add_argument(
         "--older-than", type=_duration, help="minimum age, e.g. 90m, 6h, 2d (default: max cluster lifetime)"
     )
     reap.add_argument("--dry-run", action="store_true", help="list what would be reaped; change nothing")
 
     rehearse = commands.add_parser("rehearse", help="the whole AWS path on an emulated AWS on this machine")
-    rehearse.add_argument("--env", default="dev", choices=ENVIRONMENTS, help="environment (default: dev)")
+    rehearse.add_argument("--env", default="dev", help="an environment of environments/ (default: dev)")
     rehearse.add_argument("--keep", action="store_true", help="keep the working folder (task outputs, database)")
 
     env = commands.add_parser("env", help="environment settings")
     env_commands = env.add_subparsers(dest="env_command", required=True, parser_class=_Parser)
+    env_commands.add_parser("list", help="the environments (environments/*.yaml), in tier order, as JSON")
     check = env_commands.add_parser("check", help="validate environment settings files")
     check.add_argument("files", nargs="*", type=Path, help="settings files (default: environments/*.yaml)")
     return parser
@@ -138,6 +136,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "demo":
             return _demo(args)
+        if args.command == "env" and args.env_command == "list":
+            from mlwf.settings import environment_names
+
+            print(json.dumps(environment_names(_repo_root() / "environments")))
+            return 0
         if args.command == "env":
             return _env_check(args.files)
         if args.command == "plan":
@@ -202,12 +205,12 @@ def _check_each(items: Sequence[T], check: Callable[[T], str]) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from importlib.resources import files
 
-    from mlwf.bench import run_bench, table, write_json
+    from workflows.storm.bench import run_bench, table, write_json
 
     _quiet_runtime()
     repo = _repo_root()
     shared = repo.parent / "shared" / "data" / "noaa-storm-events"
-    source = args.source or (shared if shared.is_dir() else Path(str(files("mlwf") / "sample_data")))
+    source = args.source or (shared if shared.is_dir() else Path(str(files("workflows.storm") / "sample_data")))
     results = run_bench(args.quick, source, args.cache or repo / ".bench-cache", repo)
     print()
     print(table(results))
@@ -220,7 +223,7 @@ def _bench(args: argparse.Namespace) -> int:
 
 def _flows(args: argparse.Namespace) -> int:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    from workflows import deployments
+    from mlwf import deployments
 
     repo = _repo_root()
     if args.flows_command == "smoke":
@@ -232,34 +235,31 @@ def _flows(args: argparse.Namespace) -> int:
 
         settings = load_environment(args.env, repo / "environments")
         target = deployments.aws_target(args.env, settings.prefect.work_pool, deployments.read_job_variables(settings))
-    for name, deployment_id in deployments.deploy_flows(target).items():
+    for name, deployment_id in deployments.deploy_flows(target, repo).items():
         print(f"deployed {name} ({deployment_id}) on {target.work_pool}")
     return 0
 
 
 def _smoke(args: argparse.Namespace, repo: Path) -> int:
-    from importlib.resources import files
+    from mlwf import deployments
 
-    from workflows import deployments
-
-    sample = deployments.SAMPLE_SOURCE if args.env != "local" else str(files("mlwf") / "sample_data")
-    parameters: dict[str, Any] = {"source": sample, "years": [1995], "env": args.env}
     data_root = args.data_root
-    if data_root is None and args.env != "local":
+    if data_root is None:
+        if args.env == "local":
+            raise UserError("--data-root is required with --env local")
         from mlwf.runtime import read_cluster_runtime
         from mlwf.settings import load_environment
 
-        data_root = read_cluster_runtime(load_environment(args.env, repo / "environments")).data_root + "/smoke"
-    if data_root:
-        parameters["data_root"] = data_root
-    deployments.smoke(args.env, parameters)
-    print(f"smoke run of {deployments.SMOKE_DEPLOYMENT}/{args.env} completed")
+        settings = load_environment(args.env, repo / "environments")
+        data_root = deployments.smoke_root(read_cluster_runtime(settings).data_root)
+    for name in deployments.smoke(args.env, data_root, repo):
+        print(f"smoke run of {name} completed")
     return 0
 
 
 def _validate(files: list[str]) -> int:
     from mlwf import storage
-    from mlwf.ingest import validate_details
+    from workflows.storm.ingest import validate_details
 
     def check(url: str) -> str:
         name = url.rstrip("/").rsplit("/", 1)[-1]
@@ -275,25 +275,13 @@ def _validate(files: list[str]) -> int:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from mlwf.infra.plan import plan_environment, plan_program
     from mlwf.infra.report import print_plans
-    from mlwf.policy.evaluate import evaluate
-    from mlwf.policy.pack import config_file, resolved_config
-    from mlwf.settings import load_environment
+    from mlwf.policy.evaluate import plan_and_check
 
     _ignore_leaked_pulumi_loops()
     repo = _repo_root()
-    plans, settings = [], []
-    for env in dict.fromkeys(args.env or ENVIRONMENTS):
-        settings.append(load_environment(env, repo / "environments"))
-        if args.program is not None:
-            env_plans = [plan_program(args.program, settings[-1], repo)]
-        else:
-            env_plans = plan_environment(settings[-1], list(dict.fromkeys(args.stack or STACK_NAMES)), repo)
-        config = resolved_config(config_file(repo / "policies", env))
-        for plan in env_plans:
-            plan.violations = evaluate(plan, config)
-        plans.extend(env_plans)
+    settings = _environments(repo, args.env)
+    plans = plan_and_check(settings, args.stack, repo, args.program)
     if args.json:
         print(json.dumps([p.to_json() for p in plans], indent=2, default=str))
     else:
@@ -303,6 +291,15 @@ def _plan(args: argparse.Namespace) -> int:
         print(f"mlwf: error: {len(mandatory)} mandatory policy violation(s)", file=sys.stderr)
         return 1
     return 0
+
+
+def _environments(repo: Path, names: list[str] | None) -> list[Any]:
+    """The named environments' settings, or every environment's (the files in environments/)."""
+    from mlwf.settings import load_environment, load_environments
+
+    if not names:
+        return load_environments(repo / "environments")
+    return [load_environment(name, repo / "environments") for name in dict.fromkeys(names)]
 
 
 def _ignore_leaked_pulumi_loops() -> None:
@@ -334,9 +331,8 @@ def _rehearse(args: argparse.Namespace) -> int:
     _ignore_leaked_pulumi_loops()
     result = rehearse(args.env, _repo_root(), args.keep, say=lambda line: print(line, flush=True))
     print()
-    print(f"flow run: {result.flow_run_state}" + (f" ({result.flow_run_message})" if result.flow_run_message else ""))
-    for each in result.checks:
-        print(each.line())
+    for line in [*(r.line() for r in result.runs), *(c.line() for c in result.checks)]:
+        print(line)
     if args.keep:
         print(f"kept: {result.work}")
     verdict = "passed" if result.passed else "FAILED"
@@ -376,37 +372,28 @@ def _repo_root() -> Path:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from importlib.resources import files
+    import inspect
 
-    from mlwf.ingest import list_source
+    from mlwf import workloads
 
-    source = args.source or str(files("mlwf") / "sample_data")
-    # Fail before any Prefect or Dask start-up on what can be checked up front.
-    list_source(source, args.years)
-    _check_writable(args.output)
+    workload = workloads.get(workloads.installed_root(), args.workload)
+    if workload.demo is None:
+        raise UserError(f"the {workload.name} workload has no demo")
+    run = workload.load(workload.demo)
+    given = {"source": args.source, "years": args.years, "split_year": args.split_year, "engine": args.engine}
+    options = {"output": args.output, **{k: v for k, v in given.items() if v is not None}}
+    accepted = inspect.signature(run).parameters
+    unknown = [k for k in options if k not in accepted]
+    if unknown:
+        flags = ", ".join("--" + k.replace("_", "-") for k in unknown)
+        raise UserError(f"the {workload.name} workload's demo takes no {flags}")
     _quiet_runtime()
-
-    from workflows.flows import storm_damage_pipeline
-
-    result = storm_damage_pipeline(
-        source=source, years=args.years, data_root=args.output, split_year=args.split_year, engine=args.engine
-    )
+    result = run(**options)
     if args.json:
-        print(json.dumps(result, indent=2, default=str))
+        print(json.dumps(result.data, indent=2, default=str))
     else:
-        _print_summary(result)
+        print("\n".join(result.lines))
     return 0
-
-
-def _check_writable(root: str) -> None:
-    from mlwf import storage
-
-    fs, path = storage.url_to_fs(root)
-    if storage.is_local(fs):
-        target = Path(path)
-        existing = next((p for p in [target, *target.parents] if p.exists()), None)
-        if existing is None or not existing.is_dir() or not os.access(existing, os.W_OK):
-            raise UserError(f"output {root} is not a writable folder")
 
 
 def _quiet_runtime() -> None:
@@ -429,21 +416,6 @@ def _drop_user_error_tracebacks(record: logging.LogRecord) -> bool:
         record.exc_info = None
         record.exc_text = None
     return True
-
-
-def _print_summary(result: dict[str, Any]) -> None:
-    from mlwf.report import metrics_table
-
-    print()
-    print(f"{'model':<28} {'ROC AUC':>8} {'PR AUC':>8} {'log loss':>9}")
-    for row in metrics_table(result["metrics"]):
-        print(f"{row['model']:<28} {row['roc_auc']:>8.4f} {row['pr_auc']:>8.4f} {row['log_loss']:>9.4f}")
-    print()
-    for name, reason in sorted(result.get("quarantined", {}).items()):
-        print(f"quarantined  {name}: {reason}")
-    print(f"model        {result['model_version']} (fitted with {result['engine']})")
-    print(f"scores       {result['scores']} ({result['scored_rows']:,} events)")
-    print(f"report       {result['report']}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -18,6 +18,7 @@ DASK_LOG_STREAM_PREFIX = "dask"  # the Dask task definitions' awslogs-stream-pre
 FLOW_RUN_LOG_STREAM_PREFIX = "flow-run"
 
 
+SMOKE_ROOT = "smoke"  # smoke runs write under <data root>/smoke/<a workload's prefix>
 IMAGE_WORKDIR = "/opt/mlwf"  # WORKDIR of workflows/Dockerfile (a test keeps them equal)
 FLOW_RUN_CONTAINER = "prefect"  # prefect-aws runs the flow in the container of this name
 

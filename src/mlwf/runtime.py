@@ -15,7 +15,6 @@ from mlwf.compute import ClusterSpec, RunInfo, cluster_spec
 from mlwf.contract import ClusterRuntime, runtime_parameter_name
 from mlwf.errors import UserError
 from mlwf.settings import Settings, load_environment
-from mlwf.zones import Zones
 
 LOCAL = "local"
 DEFAULT_LOCAL_ROOT = "mlwf-data"
@@ -24,7 +23,7 @@ DEFAULT_LOCAL_ROOT = "mlwf-data"
 @dataclass(frozen=True)
 class Runtime:
     env: str
-    zones: Zones
+    data_root: str
     settings: Settings | None
     cluster: ClusterRuntime | None
 
@@ -50,7 +49,7 @@ def read_cluster_runtime(settings: Settings) -> ClusterRuntime:
 
 def resolve(env: str, data_root: str | None = None, environments_dir: str | Path = "environments") -> Runtime:
     if env == LOCAL:
-        return Runtime(LOCAL, Zones(data_root or DEFAULT_LOCAL_ROOT), None, None)
+        return Runtime(LOCAL, data_root or DEFAULT_LOCAL_ROOT, None, None)
     settings = load_environment(env, environments_dir)
     cluster = read_cluster_runtime(settings)
-    return Runtime(env, Zones(data_root or cluster.data_root), settings, cluster)
+    return Runtime(env, data_root or cluster.data_root, settings, cluster)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator, model_validator
@@ -19,6 +19,7 @@ from mlwf.contract import ENVIRONMENT_TAG, PLATFORM, PLATFORM_TAG
 from mlwf.errors import UserError
 
 Tier = Literal["dev", "staging", "prod"]
+TIERS: tuple[str, ...] = get_args(Tier)  # in promotion order
 
 # What each tier may ask for at most: a settings file cannot raise its own ceiling.
 TIER_MAX_WORKERS: dict[str, int] = {"dev": 8, "staging": 16, "prod": 64}
@@ -255,6 +256,28 @@ def load_settings(path: str | Path) -> Settings:
     if settings.name != path.stem:
         raise UserError(f"{path}: name: expected {path.stem!r} (the file name), got {settings.name!r}")
     return settings
+
+
+def load_environments(directory: str | Path) -> list[Settings]:
+    """Every environment: the folder of their files is the list, in tier order (dev first)."""
+    found = [load_settings(path) for path in sorted(Path(directory).glob("*.yaml"))]
+    if not found:
+        raise UserError(f"no environment settings (*.yaml) in {directory}")
+    return sorted(found, key=lambda s: (TIERS.index(s.tier), s.name))
+
+
+def environment_names(directory: str | Path) -> list[str]:
+    """The environments' names (the files in ``directory``) in tier order, without validating
+    them (listing must work while one of them is being fixed)."""
+
+    def order(path: Path) -> tuple[int, str]:
+        try:
+            tier = (yaml.safe_load(path.read_text()) or {}).get("tier")
+        except (OSError, yaml.YAMLError, AttributeError):
+            tier = None
+        return (TIERS.index(tier) if tier in TIERS else len(TIERS), path.stem)
+
+    return [p.stem for p in sorted(Path(directory).glob("*.yaml"), key=order)]
 
 
 def load_environment(name: str, directory: str | Path) -> Settings:

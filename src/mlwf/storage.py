@@ -49,6 +49,20 @@ def is_local(fs: fsspec.AbstractFileSystem) -> bool:
     return isinstance(fs, LocalFileSystem)
 
 
+def check_writable(root: str) -> None:
+    """A local data root must be (or be creatable in) a writable folder: one line otherwise."""
+    from mlwf.errors import UserError
+
+    fs, path = url_to_fs(root)
+    if is_local(fs):
+        from pathlib import Path
+
+        target = Path(path)
+        existing = next((p for p in [target, *target.parents] if p.exists()), None)
+        if existing is None or not existing.is_dir() or not os.access(existing, os.W_OK):
+            raise UserError(f"output {root} is not a writable folder")
+
+
 def write_bytes(url: str, data: bytes) -> None:
     """Write one object atomically: readers see the old content or the new, never a part."""
     fs, path = url_to_fs(url)

@@ -53,12 +53,16 @@ def package_versions(packages: tuple[str, ...] = TRACKED_PACKAGES) -> dict[str, 
 
 @lru_cache(maxsize=1)
 def code_version() -> str:
-    """The package version plus a digest of its source: changes whenever the code does."""
+    """The package version plus a digest of the platform's and the workloads' source: changes
+    whenever the code that produced an artefact does."""
+    import workflows
+
     digest = hashlib.sha256()
-    root = Path(mlwf.__file__).parent
-    for path in sorted(root.rglob("*.py")):
-        digest.update(path.relative_to(root).as_posix().encode())
-        digest.update(path.read_bytes())
+    for package in (mlwf, workflows):
+        root = Path(str(package.__file__)).parent
+        for path in sorted(root.rglob("*.py")):
+            digest.update(f"{package.__name__}/{path.relative_to(root).as_posix()}".encode())
+            digest.update(path.read_bytes())
     return f"{mlwf.__version__}+{digest.hexdigest()[:12]}"
 
 

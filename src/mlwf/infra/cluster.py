@@ -17,9 +17,10 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from mlwf.contract import DASK_LOG_STREAM_PREFIX, runtime_parameter_name
-from mlwf.infra.iam import DATA_ZONES, ECR_PULL, ECS_TASKS, LOG_WRITE, document, ecs_task_role, statement, trust_policy
+from mlwf.contract import DASK_LOG_STREAM_PREFIX, SMOKE_ROOT, runtime_parameter_name
+from mlwf.infra.iam import ECR_PULL, ECS_TASKS, LOG_WRITE, document, ecs_task_role, statement, trust_policy
 from mlwf.settings import Settings
+from mlwf.workloads import DataAccess
 
 DASK_ROLES = ("scheduler", "worker")  # container names dask-scheduler / dask-worker, as dask-cloudprovider expects
 
@@ -37,6 +38,7 @@ class DaskComputeArgs:
     data_bucket_arn: pulumi.Input[str]
     kms_key_arn: pulumi.Input[str]
     repository_arn: pulumi.Input[str]
+    data: DataAccess  # what the workloads declare they read and write under the data root
 
 
 class DaskCompute(pulumi.ComponentResource):
@@ -92,26 +94,32 @@ class DaskCompute(pulumi.ComponentResource):
         )
 
     def _data_statements(self) -> list[dict[str, Any]]:
-        bucket_arn = self._args.data_bucket_arn
-        objects = [pulumi.Output.concat(bucket_arn, f"/{zone}/*") for zone in DATA_ZONES]
-        return [
+        """Exactly the data prefixes the workloads declare (and, for what they write, the same
+        prefixes under the smoke runs' root): read where they read, write where they write."""
+        bucket_arn, data = self._args.data_bucket_arn, self._args.data
+        writes = [*data.writes, *(f"{SMOKE_ROOT}/{p}" for p in data.writes)]
+        readable = [*writes, *data.reads]
+
+        def objects(prefixes: list[str]) -> list[pulumi.Output[str]]:
+            # the prefix itself too: s3fs asks whether "<prefix>" is an object before listing it
+            return [pulumi.Output.concat(bucket_arn, f"/{p}{tail}") for p in prefixes for tail in ("", "/*")]
+
+        statements = [
             statement(
                 ["s3:ListBucket"],
                 [bucket_arn],
-                {
-                    "StringLike": {
-                        "s3:prefix": [f"{zone}/*" for zone in DATA_ZONES] + [f"{zone}" for zone in DATA_ZONES]
-                    }
-                },
+                {"StringLike": {"s3:prefix": [*readable, *(f"{p}/*" for p in readable)]}},
             ),
             # s3fs (under dask's to_parquet) asks whether the bucket exists before writing into
             # it, by HeadBucket (s3:ListBucket without a prefix: refused here) then
             # GetBucketLocation; if both fail it tries CreateBucket.
             statement(["s3:GetBucketLocation"], [bucket_arn]),
-            statement(["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"], objects),
+            statement(["s3:GetObject"], objects(readable)),
+            statement(["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"], objects(writes)),
             statement(["kms:Decrypt", "kms:GenerateDataKey"], [self._args.kms_key_arn]),
             statement(LOG_WRITE, [self.log_group.arn.apply(lambda a: f"{a}:*")]),
         ]
+        return statements
 
     def _create_dask_task_definition(self, role: str) -> aws.ecs.TaskDefinition:
         """The scheduler's or the workers' task definition. dask-cloudprovider overrides the
@@ -339,6 +347,7 @@ def compute_program(ctx: Any) -> dict[str, Any]:
             data_bucket_arn=ctx.output("storage", "data_bucket_arn"),
             kms_key_arn=ctx.output("storage", "kms_key_arn"),
             repository_arn=ctx.output("storage", "repository_arn"),
+            data=ctx.data,
         ),
         ctx.opts,
     )

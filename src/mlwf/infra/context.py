@@ -10,6 +10,7 @@ import pulumi
 import pulumi_aws as aws
 
 from mlwf.settings import Settings
+from mlwf.workloads import DataAccess
 
 
 @dataclass(frozen=True)
@@ -17,6 +18,7 @@ class StackContext:
     settings: Settings
     provider: aws.Provider
     image_tag: str
+    data: DataAccess  # the data prefixes the workloads declare
     upstream: dict[str, pulumi.StackReference] = field(default_factory=dict)
     secrets: dict[str, pulumi.Output[str]] = field(default_factory=dict)
 

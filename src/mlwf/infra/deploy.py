@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from mlwf.errors import UserError
-from mlwf.infra.stacks import ORDER, STACKS
+from mlwf.infra.stacks import STACKS, check_stacks
 
 
 def preflight(env: str, repo_root: Path, environ: dict[str, str] | None = None) -> None:
@@ -50,11 +50,15 @@ def deploy(
     matches the code. Returns the stacks done."""
     from pulumi import automation as auto
 
+    from mlwf.policy.pack import config_file
+    from mlwf.settings import load_environment
+
+    settings = load_environment(env, repo_root / "environments")
+    selected = check_stacks(stacks)
     preflight(env, repo_root)
-    selected = [name for name in ORDER if not stacks or name in stacks]
     policy_pack = repo_root / "policies"
     policy_packs = [str(policy_pack)]
-    policy_configs = [str(policy_pack / "config" / f"{env}.json")]
+    policy_configs = [str(config_file(policy_pack, settings.name, settings.tier))]
     updated = []
     for name in selected:
         work_dir = repo_root / "platform" / name

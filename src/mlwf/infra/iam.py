@@ -34,7 +34,6 @@ def document(*statements: dict[str, Any]) -> pulumi.Output[str]:
 
 ECR_PULL = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
 LOG_WRITE = ["logs:CreateLogStream", "logs:PutLogEvents"]
-DATA_ZONES = ("raw", "curated", "models", "scores", "reports")
 
 
 ECS_TASKS = "ecs-tasks.amazonaws.com"

@@ -26,6 +26,7 @@ from mlwf.image import image_tag
 from mlwf.infra.context import StackContext
 from mlwf.infra.stacks import ORDER, STACKS, build_context
 from mlwf.settings import Settings
+from mlwf.workloads import DataAccess, discover
 
 SECRET_MARKER = "4dabf18193072939515e22adb298388d"
 REDACTED = "[secret]"
@@ -214,6 +215,7 @@ def plan_environment(settings: Settings, stacks: list[str], repo_root: Path) -> 
     """Plan the given stacks of one environment (their upstream stacks are planned too, since
     their outputs answer the references, but only the requested ones are returned)."""
     tag = image_tag(repo_root)
+    data = DataAccess.of(discover(repo_root))
     needed = _with_upstream(stacks)
     outputs: dict[str, dict[str, Any]] = {}
     plans: list[StackPlan] = []
@@ -226,7 +228,7 @@ def plan_environment(settings: Settings, stacks: list[str], repo_root: Path) -> 
 
         def program(spec: Any = spec) -> dict[str, Any]:
             secrets = {key: pulumi.Output.secret(PLAN_API_KEY) for key in spec.secrets}
-            context: StackContext = build_context(spec, settings, tag, secrets)
+            context: StackContext = build_context(spec, settings, tag, secrets, data)
             return spec.program(context)
 
         started = time.perf_counter()

@@ -28,7 +28,8 @@ def _flatten(document: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def print_plans(plans: list[StackPlan], settings: list[Settings]) -> None:
-    envs = sorted({p.env for p in plans}, key=["dev", "staging", "prod"].index)
+    order = [s.name for s in settings]  # the environments in tier order
+    envs = sorted({p.env for p in plans}, key=lambda e: order.index(e) if e in order else len(order))
     by_stack: dict[str, dict[str, StackPlan]] = defaultdict(dict)
     for plan in plans:
         by_stack[plan.stack][plan.env] = plan

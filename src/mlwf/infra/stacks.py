@@ -21,6 +21,7 @@ from mlwf.infra.context import StackContext, stack_reference_name, tagged_provid
 from mlwf.infra.network import network_program
 from mlwf.infra.storage import storage_program
 from mlwf.settings import Settings, load_environment
+from mlwf.workloads import DataAccess, discover
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
@@ -49,17 +50,27 @@ STACKS: dict[str, StackSpec] = {
     )
 }
 ORDER: tuple[str, ...] = tuple(STACKS)  # already in dependency order
-IMAGE_STACKS = ("compute", "prefect-agent")  # their task definitions run the flow/Dask image
+IMAGE_STACKS = ("compute", "prefect-agent")
+
+
+def check_stacks(names: list[str] | None) -> list[str]:
+    """The named stacks in dependency order (all without names); one line naming an unknown one."""
+    from mlwf.errors import UserError
+
+    unknown = [n for n in names or [] if n not in STACKS]
+    if unknown:
+        raise UserError(f"unknown stack {unknown[0]!r} (known: {', '.join(ORDER)})")
+    return [n for n in ORDER if not names or n in names]  # their task definitions run the flow/Dask image
 
 
 def build_context(
-    spec: StackSpec, settings: Settings, tag: str, secrets: dict[str, pulumi.Output[str]]
+    spec: StackSpec, settings: Settings, tag: str, secrets: dict[str, pulumi.Output[str]], data: DataAccess
 ) -> StackContext:
     upstream = {
         name: pulumi.StackReference(f"{name}-ref", stack_name=stack_reference_name(settings, STACKS[name].project))
         for name in spec.upstream
     }
-    return StackContext(settings, tagged_provider(settings), tag, upstream, secrets)
+    return StackContext(settings, tagged_provider(settings), tag, data, upstream, secrets)
 
 
 def run(name: str, repo_root: Path = REPO_ROOT) -> None:
@@ -69,5 +80,6 @@ def run(name: str, repo_root: Path = REPO_ROOT) -> None:
     config = pulumi.Config("mlwf")
     secrets = {key: config.require_secret(key) for key in spec.secrets}
     tag = config.get("imageTag") or image_tag(repo_root)
-    for key, value in spec.program(build_context(spec, settings, tag, secrets)).items():
+    data = DataAccess.of(discover(repo_root))
+    for key, value in spec.program(build_context(spec, settings, tag, secrets, data)).items():
         pulumi.export(key, value)

@@ -1,9 +1,9 @@
-"""The storage stack: a KMS key with rotation, the data bucket (one bucket, a prefix per zone:
-the flows address zones under one data root and IAM grants per prefix), and the ECR repository
-of the flow/Dask image.
+"""The storage stack: a KMS key with rotation, the data bucket (one bucket, a prefix per
+workload's dataset: flows address them under one data root and IAM grants exactly the prefixes
+the workloads declare), and the ECR repository of the flow/Dask image.
 
-One bucket rather than four: every zone has the same encryption, public-access and TLS rules,
-lifecycle rules already filter by prefix, and the Dask task role is scoped per prefix anyway.
+One bucket rather than one per zone: every prefix has the same encryption, public-access and TLS
+rules, lifecycle rules already filter by prefix, and the task roles are scoped per prefix anyway.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from mlwf.infra.iam import DATA_ZONES
 from mlwf.settings import Settings
 
 KEEP_IMAGES = 30
@@ -201,7 +200,6 @@ def storage_program(ctx: Any) -> dict[str, Any]:
     return {
         "data_bucket": lake.bucket.bucket,
         "data_bucket_arn": lake.bucket.arn,
-        "data_zones": list(DATA_ZONES),
         "kms_key_arn": lake.key.arn,
         "repository_url": lake.repository.repository_url,
         "repository_arn": lake.repository.arn,

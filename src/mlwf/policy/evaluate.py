@@ -92,3 +92,26 @@ def evaluate(plan: StackPlan, config: dict[str, tuple[str, dict[str, Any]]]) -> 
         elif isinstance(policy, StackValidationPolicy):
             _run(policy, StackValidationArgs(policy_resources, properties), reporter(policy.name, level, ""))
     return sorted(violations, key=lambda v: (v["policy"], v["resource"], v["message"]))
+
+
+def plan_and_check(
+    settings: list[Any], stacks: list[str] | None, repo_root: Any, program: Any = None
+) -> list[StackPlan]:
+    """Plan each environment's stacks (or a program as a stack of each) offline and judge every
+    plan with the pack under that environment's policy config (`config_file`)."""
+    from mlwf.infra.plan import plan_environment, plan_program
+    from mlwf.infra.stacks import check_stacks
+    from mlwf.policy.pack import config_file, resolved_config
+
+    selected = check_stacks(stacks)
+    plans: list[StackPlan] = []
+    for env in settings:
+        if program is not None:
+            env_plans = [plan_program(program, env, repo_root)]
+        else:
+            env_plans = plan_environment(env, selected, repo_root)
+        config = resolved_config(config_file(repo_root / "policies", env.name, env.tier))
+        for plan in env_plans:
+            plan.violations = evaluate(plan, config)
+        plans.extend(env_plans)
+    return plans

@@ -72,20 +72,23 @@ def resolved_config(config_file: Path) -> dict[str, tuple[str, dict[str, Any]]]:
     return resolved
 
 
-def config_file(policies_dir: Path, env: str) -> Path:
-    return policies_dir / "config" / f"{env}.json"
+def config_file(policies_dir: Path, env: str, tier: str) -> Path:
+    """An environment's policy config: ``config/<env>.json`` if it has one, else its tier's
+    (``config/<tier>.json``): a new environment is checked as strictly as its tier."""
+    own = policies_dir / "config" / f"{env}.json"
+    return own if own.exists() else policies_dir / "config" / f"{tier}.json"
 
 
-def levels_table(policies_dir: Path, envs: tuple[str, ...] = ("dev", "staging", "prod")) -> str:
-    """The README's table of rules with their enforcement level per environment."""
-    configs = {env: resolved_config(config_file(policies_dir, env)) for env in envs}
+def levels_table(policies_dir: Path, envs: list[tuple[str, str]]) -> str:
+    """The table of rules with their enforcement level per environment ((name, tier) pairs)."""
+    configs = {env: resolved_config(config_file(policies_dir, env, tier)) for env, tier in envs}
     lines = [
-        "| rule | family | description | " + " | ".join(envs) + " |",
-        "|---|---|---|" + "---|" * len(envs),
+        "| rule | family | description | " + " | ".join(configs) + " |",
+        "|---|---|---|" + "---|" * len(configs),
     ]
     for policy in POLICIES:
         levels = []
-        for env in envs:
+        for env in configs:
             level, properties = configs[env][policy.name]
             shown = {k: v for k, v in properties.items() if not (k == "required" and v is True and level != "advisory")}
             extra = ", ".join(f"{k}={json.dumps(v)}" for k, v in sorted(shown.items()) if k != "requiredTags")

@@ -127,15 +127,23 @@ class EmulatedAWS:
             self._server = None
 
 
+def require_moto() -> None:
+    """One line, before anything starts, when the dev dependencies are missing."""
+    try:
+        import moto.server  # noqa: F401
+    except ImportError:
+        raise UserError("the rehearsal needs the dev dependencies (moto): run `uv sync` first") from None
+
+
 @contextmanager
 def emulated_aws(account: str, region: str) -> Iterator[EmulatedAWS]:
     """Start moto on 127.0.0.1 in ``account``; an admin user exists; IAM is not enforced yet."""
-    try:
-        from moto.server import ThreadedMotoServer
-    except ImportError:
-        raise UserError("the rehearsal needs the dev dependencies (moto): run `uv sync` first") from None
+    require_moto()
+    from moto.server import ThreadedMotoServer
+
     from mlwf.rehearsal import moto_gaps
 
+    previous_account = os.environ.get("MOTO_ACCOUNT_ID")
     os.environ["MOTO_ACCOUNT_ID"] = account  # moto reads it per request: the stacks' account
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     moto_gaps.apply()
@@ -159,3 +167,7 @@ def emulated_aws(account: str, region: str) -> Iterator[EmulatedAWS]:
         yield aws
     finally:
         aws.stop()
+        if previous_account is None:
+            os.environ.pop("MOTO_ACCOUNT_ID", None)
+        else:
+            os.environ["MOTO_ACCOUNT_ID"] = previous_account

@@ -1,7 +1,9 @@
-"""`mlwf rehearse`: what a merge does, on the emulated AWS. Deploy the flows to the
-environment's ECS work pool, start the Prefect worker as its service would, run the pipeline
-deployment on the shipped sample with its data on the emulated S3, wait, stop the worker, and
-check what must hold afterwards (`checks`)."""
+"""`mlwf rehearse`: what a merge does, on the emulated AWS. Deploy every workload's flows to the
+environment's ECS work pool (`mlwf flows deploy`), start the Prefect worker as its service
+would, make the smoke runs (`mlwf flows smoke`), then each workload's rehearsal runs (producers
+before consumers: the storm pipeline on the shipped sample, then the search on its curated data)
+with their data on the emulated S3; stop the worker and check what must hold afterwards
+(`checks`)."""
 
 from __future__ import annotations
 
@@ -18,22 +20,36 @@ from mlwf.errors import UserError
 from mlwf.rehearsal.checks import Check, check
 from mlwf.rehearsal.stage import Stage, stage
 
-PIPELINE = "storm-damage-pipeline"
 RUN_TIMEOUT_S = 900.0
+
+
+@dataclass(frozen=True)
+class Run:
+    name: str  # deployment, <flow>/<env>
+    state: str
+    message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "COMPLETED"
+
+    def line(self) -> str:
+        return f"{'ok  ' if self.ok else 'FAIL'}  run {self.name}: {self.state}" + (
+            f" ({self.message})" if self.message and not self.ok else ""
+        )
 
 
 @dataclass
 class Rehearsal:
     env: str
     work: Path
-    flow_run_state: str = ""
-    flow_run_message: str = ""
+    runs: list[Run] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
     def passed(self) -> bool:
-        return self.flow_run_state == "COMPLETED" and bool(self.checks) and all(c.ok for c in self.checks)
+        return bool(self.runs) and all(r.ok for r in self.runs) and bool(self.checks) and all(c.ok for c in self.checks)
 
 
 def deploy(current: Stage) -> None:
@@ -43,10 +59,29 @@ def deploy(current: Stage) -> None:
         raise UserError(f"mlwf flows deploy failed: {(result.stderr.strip().splitlines() or ['?'])[-1]}")
 
 
+def smoke(current: Stage) -> Run:
+    """`mlwf flows smoke --env ENV`, as the deploy job runs it before the next environment."""
+    result = current.mlwf("flows", "smoke", "--env", current.settings.name)
+    last = (result.stdout.strip().splitlines() or result.stderr.strip().splitlines() or ["?"])[-1]
+    return Run("mlwf flows smoke", "COMPLETED" if result.returncode == 0 else "FAILED", last)
+
+
+def rehearsal_runs(current: Stage) -> list[tuple[str, dict[str, Any]]]:
+    """(deployment flow name, parameters) of every workload's rehearsal runs, producers first."""
+    from mlwf.workloads import discover, in_order
+
+    runs = []
+    for workload in in_order(discover(current.repo)):
+        for deployment in workload.rehearsal:
+            flow = workload.load(deployment.flow)
+            runs.append((str(flow.name), {**deployment.parameters, "env": current.settings.name}))
+    return runs
+
+
 def run_deployment(
     current: Stage, name: str, parameters: dict[str, Any], say: Callable[[str], None], timeout: float = RUN_TIMEOUT_S
-) -> tuple[str, str]:
-    """Start a run of ``name/<env>`` and wait for its final state: (state type, message)."""
+) -> Run:
+    """Start a run of ``name/<env>`` and wait for its final state."""
     from prefect.client.orchestration import get_client
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
@@ -70,33 +105,37 @@ def run_deployment(
                 await asyncio.sleep(1)
 
     with temporary_settings({PREFECT_API_URL: current.prefect.url}):
-        return asyncio.run(run())
+        state, message = asyncio.run(run())
+    return Run(f"{name}/{current.settings.name}", state, message)
 
 
-def pipeline_parameters(current: Stage) -> dict[str, Any]:
-    from workflows.deployments import SAMPLE_SOURCE
-
-    return {"source": SAMPLE_SOURCE, "env": current.settings.name}
+def perform(current: Stage, say: Callable[[str], None]) -> tuple[list[Run], list[Check]]:
+    """What a merge does, on a stage: deploy, start the worker, smoke, each workload's runs;
+    then stop the worker and check."""
+    deploy(current)
+    say(f"deployed the flows to the {current.settings.prefect.work_pool} work pool")
+    services = current.start_services()
+    say(f"started the Prefect worker ({len(services)} service task)")
+    runs = [smoke(current)]
+    say(runs[-1].line())
+    for name, parameters in rehearsal_runs(current):
+        runs.append(run_deployment(current, name, parameters, say))
+        current.wait_for_tasks(but=services)
+        if not runs[-1].ok:
+            break  # later runs may need its output
+    current.stop_tasks(services)
+    return runs, check(current)
 
 
 def rehearse(env: str, repo: Path, keep: bool = False, say: Callable[[str], None] = print) -> Rehearsal:
-    """The whole rehearsal; its working folder (every task's output, the Prefect database) is
-    removed afterwards unless ``keep``."""
+    """The whole rehearsal on a stage of its own; its working folder (every task's output, the
+    Prefect database) is removed afterwards unless ``keep``."""
     started = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix=f"mlwf-rehearsal-{env}-"))
     result = Rehearsal(env, work)
     try:
         with stage(env, repo, work, say=say) as current:
-            deploy(current)
-            say(f"deployed the flows to the {current.settings.prefect.work_pool} work pool")
-            services = current.start_services()
-            say(f"started the Prefect worker ({len(services)} service task)")
-            result.flow_run_state, result.flow_run_message = run_deployment(
-                current, PIPELINE, pipeline_parameters(current), say
-            )
-            current.wait_for_tasks(but=services)
-            current.stop_tasks(services)
-            result.checks = check(current)
+            result.runs, result.checks = perform(current, say)
     finally:
         if not keep:
             shutil.rmtree(work, ignore_errors=True)

@@ -22,7 +22,7 @@ from mlwf.errors import UserError
 from mlwf.image import DOCKERFILE, image_environment
 from mlwf.infra.plan import StackPlan, plan_environment
 from mlwf.infra.stacks import ORDER
-from mlwf.rehearsal.cloud import Credentials, EmulatedAWS, emulated_aws
+from mlwf.rehearsal.cloud import Credentials, EmulatedAWS, emulated_aws, require_moto
 from mlwf.rehearsal.seed import Seeder, World, user_for_role
 from mlwf.rehearsal.tasks import TaskRunner
 from mlwf.settings import Settings, load_environment
@@ -184,6 +184,7 @@ def stage(
     ``withhold`` takes actions away from roles' users; ``tweak`` changes the settings the
     stacks are planned with (both for the tests' scenarios)."""
     settings = load_environment(env, repo / "environments")
+    require_moto()
     if tweak is not None:
         settings = tweak(settings)
     started = time.monotonic()

@@ -8,15 +8,17 @@ Secrets Manager (as the ECS agent does with the execution role), the task role's
 and this checkout as the image's working directory. Each task gets its own loopback address
 127.0.0.N (N >= 2), written where DescribeTasks and DescribeNetworkInterfaces read it; Dask
 commands are told to listen on it (``--host``: a scheduler listens on 0.0.0.0 otherwise).
-StopTask sends SIGTERM (SIGKILL 30 s later, ECS's stop timeout); when a process exits its task
-is STOPPED with the container's exit code, its output goes to CloudWatch Logs as awslogs would
-ship it, and an "ECS Task State Change" event goes to EventBridge (moto's ECS emits none).
+StopTask sends SIGTERM (SIGKILL 30 s later, ECS's stop timeout). When the main process exits,
+the task's other processes are killed (a container ends with it), the task is STOPPED with the
+container's exit code, its output goes to CloudWatch Logs as awslogs would ship it, and an
+"ECS Task State Change" event goes to EventBridge (moto's ECS emits none).
 
 Only loopback is ever handed out: every address is checked to be in 127.0.0.0/8.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import ipaddress
 import json
@@ -38,6 +40,7 @@ from mlwf.rehearsal.cloud import Credentials, EmulatedAWS
 log = logging.getLogger(__name__)
 
 LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
+TASK_MARKER = "MLWF_REHEARSAL_TASK"  # in every process of a task: its container's boundary
 STOP_TIMEOUT_S = 30.0
 DASK_COMMANDS = {"dask-scheduler": "8787", "dask-worker": "0"}  # command -> dashboard port
 
@@ -156,6 +159,7 @@ class TaskRunner:
         if command and command[0] in DASK_COMMANDS:
             command += ["--host", address, "--dashboard-address", f"{address}:{DASK_COMMANDS[command[0]]}"]
         env = self._environment(container, override, self.identities.get(role or ""))
+        env[TASK_MARKER] = task.id
         log_path = self.logs / f"{task.id}.log"
         with log_path.open("wb") as output:
             try:
@@ -257,8 +261,23 @@ class TaskRunner:
 
         threading.Thread(target=stop, daemon=True).start()
 
+    def kill(self, task_arn: str) -> None:
+        """Every process of a task dies at once, as when its container or host is lost."""
+        self._signal_all(self.tasks[task_arn], signal.SIGKILL)
+
+    def _signal_all(self, running: TaskProcess, sig: int) -> None:
+        """Signal every process of the task (found by its marker: some start their own session,
+        as Prefect's flow-run command does for the flow itself)."""
+        import psutil
+
+        for process in psutil.process_iter():
+            with contextlib.suppress(psutil.Error):
+                if process.environ().get(TASK_MARKER) == running.task_id:
+                    process.send_signal(sig)
+
     def _watch(self, backend: Any, task: Any, running: TaskProcess) -> None:
         code = running.process.wait()
+        self._signal_all(running, signal.SIGKILL)  # a container ends with its main process
         exit_code = 128 - code if code < 0 else code  # a signal N shows as 128+N, as in Docker
         with self._lock:
             running.exit_code = exit_code

@@ -6,37 +6,15 @@ or repeated task never leaves duplicate or partial output.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import asdict
-from typing import Any, TypeVar, cast
 
-from prefect import get_run_logger, task
-from prefect.cache_policies import NO_CACHE
+from prefect import get_run_logger
 
-from mlwf import ingest, model_store, prepare, report, score, storage
-from mlwf.errors import UserError
-from mlwf.model import TrainConfig, train
-from mlwf.zones import Zones
-
-
-def _worth_retrying(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry transient failures (network, storage), never a user error: it would fail again."""
-    try:
-        state.result()
-    except UserError:
-        return False
-    except Exception:
-        return True
-    return True
-
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def stage(**options: Any) -> Callable[[F], F]:
-    """A pipeline task: retries only what is worth retrying. Inputs are frames, models and
-    datasets, nothing to cache on; outputs are published, not cached."""
-    return cast(Callable[[F], F], task(cache_policy=NO_CACHE, retry_condition_fn=_worth_retrying, **options))
+from mlwf import storage
+from mlwf.tasks import stage
+from workflows.storm import ingest, model_store, prepare, report, score
+from workflows.storm.model import TrainConfig, train
+from workflows.storm.zones import Zones
 
 
 @stage(retries=3, retry_delay_seconds=[2, 10, 30])

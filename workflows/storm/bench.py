@@ -27,11 +27,11 @@ import pandas as pd
 import psutil
 from distributed import Client, LocalCluster
 
-from mlwf import ingest, model_store, prepare, score
-from mlwf.features import INPUT_COLUMNS
-from mlwf.model import TrainConfig, fit_classifier, fit_in_memory, predict_proba, with_target
-from mlwf.scorer import LinearScorer
-from mlwf.storm.parse import clean_details
+from workflows.storm import ingest, model_store, prepare, score
+from workflows.storm.features import INPUT_COLUMNS
+from workflows.storm.model import TrainConfig, fit_classifier, fit_in_memory, predict_proba, with_target
+from workflows.storm.parse import clean_details
+from workflows.storm.scorer import LinearScorer
 
 ROWS_PER_FILE = 250_000
 OUT_OF_CORE_ROWS_PER_FILE = 100_000
@@ -293,7 +293,7 @@ def _met(value: float, op: str, target: float) -> bool:
 def _train_model(cache: Path) -> model_store.StoredModel:
     """The model every scenario scores with: trained on the real events (read where they are
     cached rather than shipped inside the graph)."""
-    from mlwf.model import train
+    from workflows.storm.model import train
 
     result = train(dd.read_parquet(str(cache / "base.parquet")), TrainConfig())
     return model_store.save(str(cache / "models"), result, "bench", TrainConfig(), b"")
@@ -302,7 +302,7 @@ def _train_model(cache: Path) -> model_store.StoredModel:
 def _training(base: pd.DataFrame, sizes: Sizes, cache: Path) -> dict[str, Any]:
     """The platform's training path (`fit_classifier` on the cluster, engine chosen by size) vs the
     same fit in this one process, on the same events and the same fitted encoder."""
-    from mlwf.features import FeatureEncoder
+    from workflows.storm.features import FeatureEncoder
 
     folder = enlarged(base, sizes.training, cache)
     columns = [*INPUT_COLUMNS, "damage_property_usd"]
@@ -376,11 +376,11 @@ def _orchestration(repo_root: Path, cache: Path) -> dict[str, Any]:
     from importlib.resources import files
 
     from mlwf.compute import LocalSpec, dask_client
-    from mlwf.model import train
-    from mlwf.zones import Zones
-    from workflows.flows import storm_damage_pipeline
+    from workflows.storm.flows import storm_damage_pipeline
+    from workflows.storm.model import train
+    from workflows.storm.zones import Zones
 
-    sample = str(files("mlwf") / "sample_data")
+    sample = str(files("workflows.storm") / "sample_data")
     root = cache / "orchestration"
     storm_damage_pipeline(source=sample, data_root=str(root / "warmup"))  # starts the temporary API
     shutil.rmtree(root / "flow", ignore_errors=True)
@@ -407,20 +407,12 @@ def _orchestration(repo_root: Path, cache: Path) -> dict[str, Any]:
 
 
 def _plan_all(repo_root: Path) -> dict[str, Any]:
-    from mlwf.infra.plan import plan_environment
-    from mlwf.infra.stacks import ORDER
-    from mlwf.policy.evaluate import evaluate
-    from mlwf.policy.pack import config_file, resolved_config
-    from mlwf.settings import load_environment
+    from mlwf.policy.evaluate import plan_and_check
+    from mlwf.settings import load_environments
 
     started = time.perf_counter()
-    count = 0
-    for env in ("dev", "staging", "prod"):
-        config = resolved_config(config_file(repo_root / "policies", env))
-        for plan in plan_environment(load_environment(env, repo_root / "environments"), list(ORDER), repo_root):
-            evaluate(plan, config)
-            count += 1
-    return {"plans": count, "seconds": round(time.perf_counter() - started, 2)}
+    plans = plan_and_check(load_environments(repo_root / "environments"), None, repo_root)
+    return {"plans": len(plans), "seconds": round(time.perf_counter() - started, 2)}
 
 
 def table(results: dict[str, Any]) -> str:

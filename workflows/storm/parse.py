@@ -11,7 +11,7 @@ from functools import lru_cache
 
 import pandas as pd
 
-from mlwf.storm.schema import (
+from workflows.storm.schema import (
     CANONICAL_EVENT_TYPES,
     EVENT_TYPE_ALIASES,
     OTHER_EVENT_TYPE,

@@ -1,9 +1,9 @@
 """The Prefect flows of the storm-damage workload.
 
 Each stage is a flow of its own (for ad-hoc runs and deployments) and the pipeline chains them
-on a single ephemeral cluster. Flows resolve where they run once (`mlwf.runtime.resolve`) and
-pass typed objects down; only the flow process talks to Prefect, the Dask workers run Dask
-graphs only (no per-worker Prefect API, no "database is locked").
+on a single ephemeral cluster. Flows use only the platform's public API (`mlwf.cluster`,
+`mlwf.data_root`); only the flow process talks to Prefect, the Dask workers run Dask graphs
+only (no per-worker Prefect API, no "database is locked").
 """
 
 from __future__ import annotations
@@ -13,27 +13,23 @@ from typing import Any
 
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
-from prefect.runtime import flow_run
 
-from mlwf import model_store, storage
-from mlwf.compute import dask_client
-from mlwf.ingest import NCEI_SOURCE
-from mlwf.model import TrainConfig
-from mlwf.report import markdown_summary, metrics_table
-from mlwf.runtime import LOCAL, Runtime, resolve
-from workflows import stages
+import mlwf
+from mlwf import storage
+from mlwf.errors import UserError
+from workflows.storm import model_store, stages
+from workflows.storm.ingest import NCEI_SOURCE
+from workflows.storm.model import TrainConfig
+from workflows.storm.report import markdown_summary, metrics_table
+from workflows.storm.zones import Zones
 
-
-def _run_id() -> str:
-    return str(flow_run.get_id() or "no-flow-run")
+LOCAL = "local"
 
 
-def _curated(runtime: Runtime) -> storage.Published:
-    from mlwf.errors import UserError
-
-    published = storage.current(runtime.zones.curated)
+def _curated(zones: Zones) -> storage.Published:
+    published = storage.current(zones.curated)
     if published is None:
-        raise UserError(f"no curated data under {runtime.zones.curated}: run the prepare flow first")
+        raise UserError(f"no curated data under {zones.curated}: run the prepare flow first")
     return published
 
 
@@ -45,9 +41,9 @@ def ingest_flow(
     data_root: str | None = None,
     environments_dir: str = "environments",
 ) -> dict[str, Any]:
-    """Copy yearly details files into the raw zone; quarantine bad ones."""
-    runtime = resolve(env, data_root, environments_dir)
-    return asdict(stages.ingest_all(source, years, runtime.zones))
+    """Copy yearly details files into the raw zone; quarantine bad ones (no cluster needed)."""
+    zones = Zones(mlwf.data_root(env, data_root, environments_dir))
+    return asdict(stages.ingest_all(source, years, zones))
 
 
 @flow(name="storm-prepare")
@@ -58,9 +54,8 @@ def prepare_flow(
     max_workers: int | None = None,
 ) -> str:
     """Clean the raw zone into curated Parquet partitioned by year; returns the curated version."""
-    runtime = resolve(env, data_root, environments_dir)
-    with dask_client(runtime.cluster_spec(_run_id(), max_workers)):
-        return stages.prepare_curated(runtime.zones).version
+    with mlwf.cluster(env, data_root, max_workers=max_workers, environments_dir=environments_dir) as run:
+        return stages.prepare_curated(Zones(run.data_root)).version
 
 
 @flow(name="storm-train")
@@ -73,10 +68,10 @@ def train_flow(
     max_workers: int | None = None,
 ) -> dict[str, Any]:
     """Train and store the damage model on the current curated data; returns its metadata."""
-    runtime = resolve(env, data_root, environments_dir)
-    curated = _curated(runtime)
-    with dask_client(runtime.cluster_spec(_run_id(), max_workers)):
-        stored = stages.train_model(runtime.zones, curated, TrainConfig(split_year=split_year, engine=engine))
+    zones = Zones(mlwf.data_root(env, data_root, environments_dir))
+    curated = _curated(zones)
+    with mlwf.cluster(env, data_root, max_workers=max_workers, environments_dir=environments_dir):
+        stored = stages.train_model(zones, curated, TrainConfig(split_year=split_year, engine=engine))
     return stored.metadata
 
 
@@ -90,11 +85,11 @@ def score_flow(
     max_workers: int | None = None,
 ) -> str:
     """Score curated events with a stored model (the current one by default); returns the scores URL."""
-    runtime = resolve(env, data_root, environments_dir)
-    curated = _curated(runtime)
-    stored = model_store.load(runtime.zones.models, model_version)
-    with dask_client(runtime.cluster_spec(_run_id(), max_workers)):
-        return stages.score_events(runtime.zones, curated, stored, years).url
+    zones = Zones(mlwf.data_root(env, data_root, environments_dir))
+    curated = _curated(zones)
+    stored = model_store.load(zones.models, model_version)
+    with mlwf.cluster(env, data_root, max_workers=max_workers, environments_dir=environments_dir):
+        return stages.score_events(zones, curated, stored, years).url
 
 
 @flow(name="storm-damage-pipeline")
@@ -112,11 +107,10 @@ def storm_damage_pipeline(
     """Ingest, prepare, train, score and report on one cluster; publish the report as artifacts.
     ``max_workers`` lets an AWS run's cluster grow beyond the environment's default, up to its
     tier's cap."""
-    runtime = resolve(env, data_root, environments_dir)
-    zones = runtime.zones
+    zones = Zones(mlwf.data_root(env, data_root, environments_dir))
     ingested = stages.ingest_all(source, years, zones)
-    with dask_client(runtime.cluster_spec(_run_id(), max_workers)) as client:
-        cluster = str(client.scheduler_info()["address"])
+    with mlwf.cluster(env, data_root, max_workers=max_workers, environments_dir=environments_dir) as run:
+        cluster = str(run.client.scheduler_info()["address"])
         curated = stages.prepare_curated(zones)
         stored = stages.train_model(zones, curated, TrainConfig(split_year=split_year, engine=engine))
         scores = stages.score_events(zones, curated, stored, score_years)

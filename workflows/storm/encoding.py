@@ -1,7 +1,7 @@
 """The model's input columns and the column-level encoding shared by training and scoring.
 
 Light on purpose (numpy, pandas, pyarrow only): Dask workers that score import this and
-`mlwf.scorer`, not scikit-learn or dask-ml, so a worker holds less before any data.
+`workflows.storm.scorer`, not scikit-learn or dask-ml, so a worker holds less before any data.
 """
 
 from __future__ import annotations

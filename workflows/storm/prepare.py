@@ -1,6 +1,6 @@
 """Prepare: raw details files -> curated Parquet partitioned by year, on dask.dataframe.
 
-Each raw file is one partition (gzip is not splittable); `mlwf.storm.parse.clean_details` does
+Each raw file is one partition (gzip is not splittable); `workflows.storm.parse.clean_details` does
 the cleaning per partition. The output is published as a dataset version keyed by the raw
 files' content and this module's schema version, so preparing the same raw zone twice is a
 no-op and readers never see a half-written folder.
@@ -19,8 +19,8 @@ import pyarrow.dataset
 
 from mlwf import storage
 from mlwf.errors import UserError
-from mlwf.storm.parse import CURATED_DTYPES, clean_details, empty_curated
-from mlwf.storm.schema import REQUIRED_COLUMNS
+from workflows.storm.parse import CURATED_DTYPES, clean_details, empty_curated
+from workflows.storm.schema import REQUIRED_COLUMNS
 
 log = logging.getLogger(__name__)
 

@@ -35,9 +35,9 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from mlwf.errors import UserError
-from mlwf.features import INPUT_COLUMNS, FeatureEncoder, aliased_features
-from mlwf.scorer import LinearScorer
-from mlwf.storm.parse import label_damage
+from workflows.storm.features import INPUT_COLUMNS, FeatureEncoder, aliased_features
+from workflows.storm.parse import label_damage
+from workflows.storm.scorer import LinearScorer
 
 log = logging.getLogger(__name__)
 

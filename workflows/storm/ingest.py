@@ -22,7 +22,7 @@ import pandas as pd
 
 from mlwf import storage
 from mlwf.errors import BadInputFileError, UserError
-from mlwf.storm.schema import DETAILS_COLUMNS, DETAILS_FILE_PATTERN, INTEGER_COLUMNS, REQUIRED_COLUMNS
+from workflows.storm.schema import DETAILS_COLUMNS, DETAILS_FILE_PATTERN, INTEGER_COLUMNS, REQUIRED_COLUMNS
 
 log = logging.getLogger(__name__)
 

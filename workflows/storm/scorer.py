@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlwf import encoding
+from workflows.storm import encoding
 
 THRESHOLD = 0.5
 KEY_COLUMNS = ("event_id", "year", "event_type", "state")

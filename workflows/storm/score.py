@@ -12,9 +12,10 @@ import logging
 import dask.dataframe as dd
 import pandas as pd
 
-from mlwf import model_store, storage
-from mlwf.features import INPUT_COLUMNS
-from mlwf.scorer import KEY_COLUMNS, SCORE_META, THRESHOLD, LinearScorer, score_partition
+from mlwf import storage
+from workflows.storm import model_store
+from workflows.storm.features import INPUT_COLUMNS
+from workflows.storm.scorer import KEY_COLUMNS, SCORE_META, THRESHOLD, LinearScorer, score_partition
 
 __all__ = ["KEY_COLUMNS", "SCORE_META", "THRESHOLD", "read_scores", "score", "score_partition"]
 

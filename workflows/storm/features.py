@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from mlwf import encoding
-from mlwf.encoding import CATEGORICAL, INPUT_COLUMNS, NUMERIC, numeric_view
+from workflows.storm import encoding
+from workflows.storm.encoding import CATEGORICAL, INPUT_COLUMNS, NUMERIC, numeric_view
 
 __all__ = ["CATEGORICAL", "INPUT_COLUMNS", "NUMERIC", "FeatureEncoder", "aliased_features"]
 

@@ -1,6 +1,8 @@
-"""Every flow as a Prefect deployment on an environment's work pool, created or updated
-idempotently (`mlwf flows deploy --env ENV`), and the smoke run that gates a promotion
-(`mlwf flows smoke --env ENV`).
+"""Every workload's flows as Prefect deployments on an environment's work pool, created or
+updated idempotently (`mlwf flows deploy --env ENV`), and the smoke runs that gate a promotion
+(`mlwf flows smoke --env ENV`). The workloads are discovered from ``workflows/*/workload.py``
+(`mlwf.workloads`); their flows are loaded by path and deployed with file entrypoints, run from
+the working directory (the image's, or this checkout).
 
 AWS environments deploy to their ECS work pool with the job variables the prefect-agent stack
 publishes (`mlwf.infra.flow_runs`: the pre-registered flow-run task definition, the cluster, the
@@ -24,38 +26,9 @@ from prefect.client.schemas.schedules import CronSchedule
 from prefect.exceptions import ObjectNotFound
 from prefect.utilities.callables import parameter_schema
 
+from mlwf.contract import SMOKE_ROOT
 from mlwf.errors import UserError
-from workflows.flows import ingest_flow, prepare_flow, score_flow, storm_damage_pipeline, train_flow
-
-SMOKE_DEPLOYMENT = "storm-ingest"
-# The shipped sample as the image (and a checkout) has it, relative to the working directory.
-SAMPLE_SOURCE = "src/mlwf/sample_data"
-
-
-@dataclass(frozen=True)
-class FlowDeployment:
-    flow: Flow[Any, Any]
-    cron: str | None = None  # UTC
-    parameters: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def name(self) -> str:
-        return str(self.flow.name)
-
-    @property
-    def entrypoint(self) -> str:
-        """A module path: the flow is imported from the installed package wherever the run
-        starts (the image's working directory, or a checkout), no code is downloaded."""
-        return f"{self.flow.fn.__module__}.{self.flow.fn.__name__}"
-
-
-DEPLOYMENTS = (
-    FlowDeployment(storm_damage_pipeline, cron="0 6 * * 1"),  # weekly, Monday 06:00 UTC
-    FlowDeployment(ingest_flow),
-    FlowDeployment(prepare_flow),
-    FlowDeployment(train_flow),
-    FlowDeployment(score_flow),
-)
+from mlwf.workloads import Deployment, Workload, discover
 
 
 @dataclass(frozen=True)
@@ -109,12 +82,25 @@ async def _ensure_pool(client: Any, target: Target) -> None:
     validate_job_variables(target.job_variables, pool.base_job_template, target.work_pool)
 
 
-async def _deploy(target: Target) -> dict[str, str]:
+def _flows(repo_root: Path) -> list[tuple[Workload, Deployment, Flow[Any, Any]]]:
+    """Every declared deployment with its flow, loaded by path from its workload's folder."""
+    found = []
+    for workload in discover(repo_root):
+        for deployment in workload.deployments:
+            flow = workload.load(deployment.flow)
+            if not isinstance(flow, Flow):
+                raise UserError(f"{workload.folder / deployment.flow.split(':')[0]}: {deployment.flow} is not a flow")
+            found.append((workload, deployment, flow))
+    return found
+
+
+async def _deploy(target: Target, repo_root: Path) -> dict[str, str]:
+    flows = _flows(repo_root)  # every flow loads before anything is written
     ids = {}
     async with get_client() as client:
         await _ensure_pool(client, target)
-        for spec in DEPLOYMENTS:
-            flow_id = await client.create_flow(spec.flow)
+        for workload, spec, flow in flows:
+            flow_id = await client.create_flow(flow)
             schedules = (
                 [DeploymentScheduleCreate(schedule=CronSchedule(cron=spec.cron, timezone="UTC"), active=True)]
                 if spec.cron and target.env != "local"
@@ -124,27 +110,27 @@ async def _deploy(target: Target) -> dict[str, str]:
                 flow_id=flow_id,
                 name=target.env,
                 work_pool_name=target.work_pool,
-                entrypoint=spec.entrypoint,
+                entrypoint=workload.entrypoint(spec.flow, repo_root),
                 path=target.working_dir,
                 pull_steps=[{"prefect.deployments.steps.set_working_directory": {"directory": target.working_dir}}],
                 parameters={**spec.parameters, "env": target.env},
-                parameter_openapi_schema=parameter_schema(spec.flow.fn).model_dump_for_openapi(),
+                parameter_openapi_schema=parameter_schema(flow.fn).model_dump_for_openapi(),
                 job_variables=target.job_variables,
                 schedules=schedules,
-                tags=["ml-workflows", target.env],
+                tags=["ml-workflows", target.env, f"workload:{workload.name}"],
             )
-            ids[f"{spec.name}/{target.env}"] = str(deployment_id)
+            ids[f"{flow.name}/{target.env}"] = str(deployment_id)
     return ids
 
 
-def deploy_flows(target: Target) -> dict[str, str]:
+def deploy_flows(target: Target, repo_root: Path) -> dict[str, str]:
     """Create or update every deployment (same name, same ID on every run); returns the IDs."""
-    return asyncio.run(_deploy(target))
+    return asyncio.run(_deploy(target, repo_root))
 
 
-async def _smoke(env: str, parameters: dict[str, Any], timeout: float) -> str:
+async def _run_and_wait(name: str, parameters: dict[str, Any], timeout: float) -> str:
     async with get_client() as client:
-        deployment = await client.read_deployment_by_name(f"{SMOKE_DEPLOYMENT}/{env}")
+        deployment = await client.read_deployment_by_name(name)
         run = await client.create_flow_run_from_deployment(deployment.id, parameters=parameters)
         deadline = time.monotonic() + timeout
         while True:
@@ -152,15 +138,30 @@ async def _smoke(env: str, parameters: dict[str, Any], timeout: float) -> str:
             if state is not None and state.is_final():
                 return str(state.type.value)
             if time.monotonic() > deadline:
-                raise UserError(f"smoke run {run.id} of {SMOKE_DEPLOYMENT}/{env} did not finish in {timeout:.0f} s")
+                raise UserError(f"smoke run {run.id} of {name} did not finish in {timeout:.0f} s")
             await asyncio.sleep(2)
 
 
-def smoke(env: str, parameters: dict[str, Any], timeout: float = 1800) -> None:
-    """Run the ingest deployment on the shipped sample and wait: a promotion gate."""
-    final = asyncio.run(_smoke(env, parameters, timeout))
-    if final != "COMPLETED":
-        raise UserError(f"smoke run of {SMOKE_DEPLOYMENT}/{env} ended {final}")
+def smoke_root(data_root: str) -> str:
+    """Where smoke runs write: apart from the data, under the prefix the stacks grant for it."""
+    return f"{data_root.rstrip('/')}/{SMOKE_ROOT}"
+
+
+def smoke(env: str, data_root: str, repo_root: Path, timeout: float = 1800) -> list[str]:
+    """Run every workload's smoke deployment and wait for each: a promotion gate. Returns the
+    deployments run; one line naming the first that did not complete."""
+    done = []
+    for workload in discover(repo_root):
+        if workload.smoke is None:
+            continue
+        flow = workload.load(workload.smoke.flow)
+        name = f"{flow.name}/{env}"
+        parameters = {**workload.smoke.parameters, "env": env, "data_root": data_root}
+        final = asyncio.run(_run_and_wait(name, parameters, timeout))
+        if final != "COMPLETED":
+            raise UserError(f"smoke run of {name} ended {final}")
+        done.append(name)
+    return done
 
 
 def local_target(repo_root: Path) -> Target:

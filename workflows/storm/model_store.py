@@ -9,6 +9,7 @@ from the platform's own store.
 
 from __future__ import annotations
 
+import io
 import pickle
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -18,11 +19,10 @@ from sklearn.pipeline import Pipeline
 
 from mlwf import storage
 from mlwf.errors import UserError
-from mlwf.features import INPUT_COLUMNS
-from mlwf.model import TrainConfig, TrainResult
 from mlwf.versions import code_version, package_versions
-
-MODEL_NAME = "storm-damage"
+from workflows.storm.features import INPUT_COLUMNS
+from workflows.storm.model import TrainConfig, TrainResult
+from workflows.storm.workload import MODEL_NAME
 
 
 @dataclass(frozen=True)
@@ -96,12 +96,24 @@ def load(models_url: str, version: str | None = None) -> StoredModel:
         metadata = storage.read_json(storage.join(url, "metadata.json"))
         fs, path = storage.url_to_fs(storage.join(url, "model.pkl"))
         with fs.open(path, "rb") as handle:
-            model = pickle.loads(handle.read())
+            model = _Unpickler(io.BytesIO(handle.read())).load()
     except (pickle.UnpicklingError, EOFError, ValueError, KeyError, AttributeError, ImportError) as exc:
         raise UserError(f"model {url} is unreadable: {type(exc).__name__}: {exc}") from None
     if not isinstance(model, Pipeline) or "features" not in model.named_steps:
         raise UserError(f"model {url} is not a storm-damage pipeline")
     return StoredModel(model, version, url, metadata)
+
+
+# Models stored before the workload moved out of the platform package name these modules.
+_MOVED = {f"mlwf.{m}": f"workflows.storm.{m}" for m in ("features", "encoding", "model", "scorer")}
+_MOVED.update({"mlwf.storm.parse": "workflows.storm.parse", "mlwf.storm.schema": "workflows.storm.schema"})
+
+
+class _Unpickler(pickle.Unpickler):
+    """Reads models pickled under the old module paths as well as current ones."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        return super().find_class(_MOVED.get(module, module), name)
 
 
 def curves_png(stored: StoredModel) -> bytes:

@@ -1,0 +1,27 @@
+"""The storm workload's declaration: what the platform deploys, grants and demos for it."""
+
+from mlwf.workloads import Deployment, Workload
+
+# Where it writes under an environment's data root (the stacks grant exactly these).
+RAW = "raw/storm_events"
+CURATED = "curated/storm_events"
+MODEL_NAME = "storm-damage"
+MODELS = f"models/{MODEL_NAME}"
+SCORES = "scores/storm_damage"
+REPORTS = "reports/storm_damage"
+SAMPLE = "workflows/storm/sample_data"  # three real NOAA years, relative to the working directory
+
+WORKLOAD = Workload(
+    name="storm",
+    writes=(RAW, CURATED, MODELS, SCORES, REPORTS),
+    deployments=(
+        Deployment("flows.py:storm_damage_pipeline", cron="0 6 * * 1"),  # weekly, Monday 06:00 UTC
+        Deployment("flows.py:ingest_flow"),
+        Deployment("flows.py:prepare_flow"),
+        Deployment("flows.py:train_flow"),
+        Deployment("flows.py:score_flow"),
+    ),
+    smoke=Deployment("flows.py:ingest_flow", parameters={"source": SAMPLE, "years": [1995]}),
+    rehearsal=(Deployment("flows.py:storm_damage_pipeline", parameters={"source": SAMPLE}),),
+    demo="demo.py:run",
+)
