@@ -16,7 +16,7 @@ import pytest
 from dask_processes import cluster_of, start, worker_command
 from distributed import Client
 
-from mlwf.contract import IMAGE_WORKDIR
+from mlwf.contract import IMAGE_HOME, IMAGE_WORKDIR
 from mlwf.image import EXPORT_COMMAND, REQUIREMENTS, copied_sources, image_inputs, image_tag, is_image_input
 from mlwf.versions import VersionMismatchError, check_versions, guard_versions
 
@@ -63,8 +63,11 @@ def test_the_dockerfile_installs_exactly_those_requirements() -> None:
 
 
 def test_the_image_works_where_the_platform_says_it_does() -> None:
+    """The task definitions start in its WORKDIR and mount scratch volumes on its user's home."""
     dockerfile = (REPO / "workflows" / "Dockerfile").read_text()
     assert re.findall(r"^WORKDIR (\S+)", dockerfile, re.MULTILINE) == [IMAGE_WORKDIR]
+    (user,) = re.findall(r"useradd .*--create-home (\w+)", dockerfile)
+    assert f"/home/{user}" == IMAGE_HOME
 
 
 DOCKERFILE_SOURCES = copied_sources((REPO / "workflows" / "Dockerfile").read_text())

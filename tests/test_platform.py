@@ -123,20 +123,32 @@ def test_flow_logs_follow_settings(plans: dict[tuple[str, str], StackPlan], env:
 @pytest.mark.parametrize("env", ENVS)
 def test_buckets_are_encrypted_blocked_and_tls_only(plans: dict[tuple[str, str], StackPlan], env: str) -> None:
     storage = plans[(env, "storage")]
-    (sse,) = resources(
-        storage, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
-    )
-    rule = sse["rules"][0]["applyServerSideEncryptionByDefault"]
-    assert rule["sseAlgorithm"] == "aws:kms"
-    assert rule["kmsMasterKeyId"].startswith("arn:aws:kms:")
-    (block,) = resources(storage, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
-    assert all(
-        block[k] is True for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
-    )
-    (policy,) = resources(storage, "aws:s3/bucketPolicy:BucketPolicy")
-    (deny,) = json.loads(policy["policy"])["Statement"]
-    assert deny["Effect"] == "Deny"
-    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    buckets = {r.id: r.inputs["bucket"] for r in storage.resources if r.type == "aws:s3/bucket:Bucket"}
+    assert len(buckets) == (1 if env == "dev" else 2), "staging and prod log the data bucket's access"
+
+    def per_bucket(type_: str) -> dict[str, dict[str, Any]]:
+        return {buckets[r["bucket"]]: r for r in resources(storage, type_)}
+
+    encryption = per_bucket("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")
+    for name, sse in encryption.items():
+        rule = sse["rules"][0]["applyServerSideEncryptionByDefault"]
+        if "-data-" in name:
+            assert rule["sseAlgorithm"] == "aws:kms"
+            assert rule["kmsMasterKeyId"].startswith("arn:aws:kms:")
+        else:  # S3 delivers access logs only into SSE-S3 buckets
+            assert rule["sseAlgorithm"] == "AES256"
+    blocks = per_bucket("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
+    policies = per_bucket("aws:s3/bucketPolicy:BucketPolicy")
+    assert set(encryption) == set(blocks) == set(policies) == set(buckets.values())
+    for block in blocks.values():
+        assert all(
+            block[k] is True
+            for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+        )
+    for policy in policies.values():
+        deny = json.loads(policy["policy"])["Statement"][0]
+        assert deny["Effect"] == "Deny"
+        assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     (key,) = resources(storage, "aws:kms/key:Key")
     assert key["enableKeyRotation"] is True
     (repo,) = resources(storage, "aws:ecr/repository:Repository")
@@ -146,8 +158,9 @@ def test_buckets_are_encrypted_blocked_and_tls_only(plans: dict[tuple[str, str],
 
 @pytest.mark.parametrize(("env", "status"), [("dev", "Suspended"), ("staging", "Enabled"), ("prod", "Enabled")])
 def test_prod_buckets_are_versioned(plans: dict[tuple[str, str], StackPlan], env: str, status: str) -> None:
-    (versioning,) = resources(plans[(env, "storage")], "aws:s3/bucketVersioning:BucketVersioning")
-    assert versioning["versioningConfiguration"]["status"] == status
+    versioning = resources(plans[(env, "storage")], "aws:s3/bucketVersioning:BucketVersioning")
+    assert versioning
+    assert {v["versioningConfiguration"]["status"] for v in versioning} == {status}
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -198,10 +211,54 @@ def test_dask_tasks_reach_only_the_data_prefixes_the_workloads_declare(
     def under(prefixes: list[str]) -> list[str]:
         return sorted(f"{bucket}/{p}{tail}" for p in prefixes for tail in ("", "/*"))
 
-    assert granted("s3:PutObject") == granted("s3:DeleteObject") == under(writes)
+    cluster_writes = [*data.cluster_writes, *(f"smoke/{p}" for p in data.cluster_writes)]
+    assert granted("s3:PutObject") == under(cluster_writes), "the workers write only where declared"
+    assert granted("s3:DeleteObject") == [], "workers never delete (the stage table)"
     assert granted("s3:GetObject") == under([*writes, *data.reads])
     assert not any(r.endswith(("/raw/*", "/*/*")) or r == f"{bucket}/*" for r in granted("s3:GetObject"))
     assert not any(a.startswith(("ecs:", "iam:")) for s in dask_policy["Statement"] for a in s["Action"])
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_only_the_flow_run_role_deletes_and_only_where_workloads_write(
+    plans: dict[tuple[str, str], StackPlan], env: str
+) -> None:
+    """The stage table (docs/security.md): publish cleans up failed attempts and ingest replaces
+    and quarantines, both in the flow process; the workers never delete."""
+    from mlwf.workloads import DataAccess, discover
+
+    data = DataAccess.of(discover(REPO))
+    compute = plans[(env, "compute")]
+    bucket = f"arn:aws:s3:::mlwf-{env}-data-{load_environment(env, REPO / 'environments').account_id}"
+    deleters = {}
+    for policy in resources(compute, "aws:iam/rolePolicy:RolePolicy"):
+        granted = [
+            r
+            for st in json.loads(policy["policy"])["Statement"]
+            if "s3:DeleteObject" in st["Action"]
+            for r in st["Resource"]
+        ]
+        if granted:
+            deleters[policy["role"]] = sorted(granted)
+    writes = [*data.writes, *(f"smoke/{p}" for p in data.writes)]
+    assert deleters == {"flow-run-task-id": sorted(f"{bucket}/{p}{t}" for p in writes for t in ("", "/*"))}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_only_flow_runs_and_the_worker_go_out_to_the_internet_and_only_over_https(
+    plans: dict[tuple[str, str], StackPlan], env: str
+) -> None:
+    network = plans[(env, "network")]
+    outward = [
+        (r["securityGroupId"], r["fromPort"], r["toPort"])
+        for r in resources(network, "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
+        if r.get("cidrIpv4") or r.get("cidrIpv6")
+    ]
+    assert outward == [("flow-run-id", 443.0, 443.0)]
+    assert all("egress" not in g for g in resources(network, "aws:ec2/securityGroup:SecurityGroup"))
+    (default,) = resources(network, "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup")
+    assert "ingress" not in default
+    assert "egress" not in default
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -261,6 +318,7 @@ def test_exports_are_the_small_stable_contract(plans: dict[tuple[str, str], Stac
         "scheduler_security_group_id",
         "worker_security_group_id",
         "flow_security_group_id",
+        "logs_kms_key_arn",
     }
     assert set(plans[("dev", "prefect-agent")].outputs) == {
         "service_name",
@@ -298,7 +356,7 @@ def test_the_real_entry_point_runs_under_mocks(settings: dict[str, Settings], mo
     run_program(program, mocks, "mlwf-prefect-agent", "prod")
     refs = [r for r in mocks.resources if r.type == "aws:ecs/service:Service"]
     assert refs
-    assert refs[0].inputs["cluster"] == upstream["compute"]["cluster_arn"]
+    assert refs[0].inputs["cluster"] == upstream["compute"]["platform_cluster_arn"], "apart from run code"
     (version,) = [r for r in mocks.resources if r.type == "aws:secretsmanager/secretVersion:SecretVersion"]
     assert version.inputs["secretString"]["value"] == "from-encrypted-config"
     assert SECRET_MARKER in version.inputs["secretString"]

@@ -332,6 +332,174 @@ RESOURCE_CASES = [
 ]
 
 
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+KEY = "aws:kms/key:Key"
+SECURITY_RESOURCE_CASES = [
+    (
+        "iam-no-star-where-scopable",
+        ROLE_POLICY,
+        iam({"Effect": "Allow", "Action": ["ecr:GetAuthorizationToken", "ecs:ListAccountSettings"], "Resource": "*"}),
+        iam({"Effect": "Allow", "Action": ["ecs:StopTask"], "Resource": "*"}),
+        None,
+        "allows ecs:StopTask on '*' though IAM scopes it to arn:${Partition}:ecs:",
+    ),
+    (
+        "iam-trust-source-condition",
+        "aws:iam/role:Role",
+        {
+            "assumeRolePolicy": json.dumps(
+                {
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "ecs-tasks.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                            "Condition": {"StringEquals": {"aws:SourceAccount": "111111111111"}},
+                        }
+                    ]
+                }
+            )
+        },
+        trust({"Service": "ecs-tasks.amazonaws.com"}),
+        None,
+        "trusts ecs-tasks.amazonaws.com without aws:SourceAccount or aws:SourceArn",
+    ),
+    (
+        "ecs-read-only-root-filesystem",
+        TASK,
+        containers({**GOOD_CONTAINER, "readonlyRootFilesystem": True}),
+        containers({**GOOD_CONTAINER, "readonlyRootFilesystem": False}),
+        None,
+        "container 'app' of 'r' has a writable root filesystem",
+    ),
+    (
+        "no-open-egress",
+        SG,
+        {"egress": [{"protocol": "tcp", "fromPort": 443, "toPort": 443, "cidrBlocks": ["0.0.0.0/0"]}]},
+        {"egress": [{"protocol": "-1", "fromPort": 0, "toPort": 0, "cidrBlocks": ["0.0.0.0/0"]}]},
+        None,
+        "allows egress to the internet on -1 0-0",
+    ),
+    (
+        "no-open-egress",
+        "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",
+        {"ipProtocol": "tcp", "fromPort": 8786, "toPort": 8787, "referencedSecurityGroupId": "sg-1"},
+        {"ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "cidrIpv6": "::/0"},
+        None,
+        "allows egress to the internet on tcp 22-22",
+    ),
+    ("log-group-encrypted", LOG_GROUP, {"kmsKeyId": "arn:aws:kms:k"}, {}, None, "is not encrypted"),
+    (
+        "log-group-retention-minimum",
+        LOG_GROUP,
+        {"retentionInDays": 365.0},
+        {"retentionInDays": 30.0},
+        {"minimumDays": 90},
+        "keeps logs 30 days, below this tier's 90",
+    ),
+    (
+        "kms-key-policy",
+        KEY,
+        {
+            "policy": json.dumps(
+                {
+                    "Statement": [
+                        {"Sid": "Admin", "Effect": "Allow", "Action": ["kms:Put*", "kms:ScheduleKeyDeletion"]},
+                        {"Sid": "Use", "Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey*"]},
+                    ]
+                }
+            )
+        },
+        {},
+        None,
+        "has no key policy of its own",
+    ),
+    (
+        "kms-key-policy",
+        KEY,
+        {"policy": json.dumps({"Statement": [{"Sid": "Use", "Effect": "Allow", "Action": ["kms:Decrypt"]}]})},
+        {"policy": json.dumps({"Statement": [{"Sid": "Everything", "Effect": "Allow", "Action": "kms:*"}]})},
+        None,
+        "lets the same principals administer and use it (Everything)",
+    ),
+    (
+        "s3-delete-scoped",
+        ROLE_POLICY,
+        {
+            "role": "flow-run-task-id",
+            **iam({"Effect": "Allow", "Action": ["s3:DeleteObject"], "Resource": ["arn:aws:s3:::b/raw/x/*"]}),
+        },
+        {
+            "role": "dask-task-id",
+            **iam({"Effect": "Allow", "Action": ["s3:DeleteObject"], "Resource": ["arn:aws:s3:::b/raw/x/*"]}),
+        },
+        None,
+        "role 'dask-task' may delete objects",
+    ),
+    (
+        "s3-delete-scoped",
+        ROLE_POLICY,
+        {
+            "role": "flow-run-task-id",
+            **iam({"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": ["arn:aws:s3:::b/*"]}),
+        },
+        {
+            "role": "flow-run-task-id",
+            **iam({"Effect": "Allow", "Action": ["s3:DeleteObject"], "Resource": ["arn:aws:s3:::b/*"]}),
+        },
+        None,
+        "may delete under arn:aws:s3:::b/*, wider than a dataset's prefix",
+    ),
+]
+RESOURCE_CASES += SECURITY_RESOURCE_CASES
+RESOURCE_CASES += [
+    (
+        "kms-key-policy",
+        KEY,
+        {"policy": json.dumps({"Statement": [{"Sid": "Use", "Effect": "Allow", "Principal": {"AWS": "arn:1"}}]})},
+        {
+            "policy": json.dumps(
+                {"Statement": [{"Sid": "Anyone", "Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt"}]}
+            )
+        },
+        None,
+        "may be used by anyone (Anyone, FSBP KMS.5)",
+    ),
+    (
+        "ecs-container-insights",
+        "aws:ecs/cluster:Cluster",
+        {"settings": [{"name": "containerInsights", "value": "enabled"}]},
+        {"settings": [{"name": "containerInsights", "value": "disabled"}]},
+        None,
+        "does not have Container Insights enabled",
+    ),
+    (
+        "ecs-awsvpc-network-mode",
+        TASK,
+        {"networkMode": "awsvpc"},
+        {"networkMode": "host"},
+        None,
+        "does not isolate its network (networkMode 'host')",
+    ),
+    (
+        "iam-no-service-wildcard-actions",
+        ROLE_POLICY,
+        iam({"Effect": "Allow", "Action": ["sqs:ReceiveMessage"], "Resource": "arn:aws:sqs:r:1:q"}),
+        iam({"Effect": "Allow", "Action": ["sqs:*"], "Resource": "arn:aws:sqs:r:1:q"}),
+        None,
+        "allows every action of a service (sqs:*)",
+    ),
+    (
+        "sqs-encrypted",
+        "aws:sqs/queue:Queue",
+        {"sqsManagedSseEnabled": True},
+        {"sqsManagedSseEnabled": False},
+        None,
+        "queue 'r' is not encrypted at rest",
+    ),
+]
+
+
 @pytest.mark.parametrize(
     ("policy", "type_", "good", "bad", "config", "words"),
     RESOURCE_CASES,
@@ -471,6 +639,89 @@ STACK_CASES = [
 ]
 
 
+VPC = ("aws:ec2/vpc:Vpc", "v", {"cidrBlock": "10.0.0.0/16"}, [])
+OWNERSHIP = "aws:s3/bucketOwnershipControls:BucketOwnershipControls"
+LOGGING = "aws:s3/bucketLogging:BucketLogging"
+REPOSITORY = ("aws:ecr/repository:Repository", "repo", {}, [])
+STACK_CASES += [
+    (
+        "vpc-interface-endpoints",
+        [
+            VPC,
+            *(
+                (
+                    "aws:ec2/vpcEndpoint:VpcEndpoint",
+                    f"e{i}",
+                    {"serviceName": f"com.amazonaws.us-east-1.{service}"},
+                    ["v"],
+                )
+                for i, service in enumerate(["ecr.api", "ecr.dkr", "logs", "secretsmanager", "ssm", "sts", "s3"])
+            ),
+        ],
+        [VPC, ("aws:ec2/vpcEndpoint:VpcEndpoint", "e", {"serviceName": "com.amazonaws.us-east-1.s3"}, ["v"])],
+        None,
+        "VPC 'v' has no endpoint for ecr.api, ecr.dkr, logs, secretsmanager, ssm, sts",
+    ),
+    (
+        "s3-acls-disabled",
+        [BUCKET, (OWNERSHIP, "own", {"rule": {"objectOwnership": "BucketOwnerEnforced"}}, ["b"])],
+        [BUCKET, (OWNERSHIP, "own", {"rule": {"objectOwnership": "ObjectWriter"}}, ["b"])],
+        None,
+        "'own' keeps ACLs enabled",
+    ),
+    (
+        "s3-acls-disabled",
+        [BUCKET, (OWNERSHIP, "own", {"rule": {"objectOwnership": "BucketOwnerEnforced"}}, ["b"])],
+        [BUCKET],
+        None,
+        "bucket 'b' does not disable ACLs",
+    ),
+    (
+        "s3-lifecycle",
+        [BUCKET, ("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "lc", {}, ["b"])],
+        [BUCKET],
+        None,
+        "bucket 'b' has no lifecycle configuration",
+    ),
+    (
+        "ecr-lifecycle-policy",
+        [REPOSITORY, ("aws:ecr/lifecyclePolicy:LifecyclePolicy", "lp", {}, ["repo"])],
+        [REPOSITORY],
+        None,
+        "ECR repository 'repo' has no lifecycle policy",
+    ),
+    (
+        "vpc-default-sg-closed",
+        [VPC, ("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup", "default", {}, ["v"])],
+        [VPC],
+        None,
+        "VPC 'v' leaves its default security group unmanaged",
+    ),
+    (
+        "vpc-default-sg-closed",
+        [VPC, ("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup", "default", {}, ["v"])],
+        [
+            VPC,
+            (
+                "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup",
+                "default",
+                {"ingress": [{"protocol": "-1", "self": True}]},
+                ["v"],
+            ),
+        ],
+        None,
+        "the default security group 'default' has rules",
+    ),
+    (
+        "s3-access-logging",
+        [BUCKET, ("aws:s3/bucket:Bucket", "logs", {}, []), (LOGGING, "l", {"targetBucket": "logs-id"}, ["b", "logs"])],
+        [BUCKET],
+        {"required": True},
+        "bucket 'b' has no server access logging",
+    ),
+]
+
+
 @pytest.mark.parametrize(("policy", "good", "bad", "config", "words"), STACK_CASES, ids=[c[0] for c in STACK_CASES])
 def test_stack_rules_pass_compliant_and_catch_violating(
     policy: str, good: list[Any], bad: list[Any], config: dict[str, Any] | None, words: str
@@ -593,7 +844,12 @@ def test_the_pack_process_survives_unknown_values(insecure_plans: dict[str, Any]
     unknown = type(task)(
         task.type,
         task.name,
-        {"containerDefinitions": UNKNOWN_STRING_VALUE, "cpu": UNKNOWN_STRING_VALUE, "tags": TAGS},
+        {
+            "containerDefinitions": UNKNOWN_STRING_VALUE,
+            "cpu": UNKNOWN_STRING_VALUE,
+            "tags": TAGS,
+            "networkMode": "awsvpc",
+        },
         task.urn,
     )
     with policy_pack_process() as analyzer:
@@ -609,3 +865,11 @@ def test_the_docs_table_matches_the_rules_and_their_levels() -> None:
 
     envs = [(s.name, s.tier) for s in load_environments(REPO / "environments")]
     assert levels_table(REPO / "policies", envs) in (REPO / "docs" / "policies.md").read_text()
+
+
+def test_the_security_page_names_every_control_rule() -> None:
+    from mlwf.policy import fsbp_rules, security_rules
+
+    page = (REPO / "docs" / "security.md").read_text()
+    for policy in [*security_rules.POLICIES, *fsbp_rules.POLICIES]:
+        assert f"`{policy.name}`" in page, policy.name

@@ -1,8 +1,10 @@
-"""`mlwf reap` against a real moto server: leaked tagged resources are removed; untagged,
-young and other environments' ones are untouched; --dry-run changes nothing."""
+"""`mlwf reap` against a real moto server: a crashed run's tasks in the Dask cluster and its TLS
+secret are removed; young runs, untagged or partly tagged resources, other environments, other
+secrets and the platform's own cluster are untouched; --dry-run changes nothing."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -13,6 +15,7 @@ import boto3
 import pytest
 
 from mlwf.compute import RunInfo
+from mlwf.contract import dask_tls_secret_name, runtime_parameter_name
 
 REPO = Path(__file__).resolve().parents[1]
 MLWF = str(Path(sys.executable).parent / "mlwf")
@@ -30,36 +33,54 @@ def aws_tags(tags: dict[str, str]) -> list[dict[str, str]]:
 @pytest.fixture
 def leaks(aws_env: str) -> dict[str, str]:
     """A world with leftovers of a crashed run next to things the reaper must not touch."""
-    ec2, ecs = boto3.client("ec2"), boto3.client("ecs")
+    ec2, ecs, secrets, ssm = (boto3.client(s) for s in ("ec2", "ecs", "secretsmanager", "ssm"))
+    ecs.put_account_setting(name="taskLongArnFormat", value="enabled")
     vpc = ec2.create_vpc(CidrBlock="10.10.0.0/16")["Vpc"]["VpcId"]
     ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.10.128.0/18")["Subnet"]["SubnetId"]
     group = ec2.create_security_group(GroupName="dask", Description="dask", VpcId=vpc)["GroupId"]
-    stack_cluster = ecs.create_cluster(clusterName="mlwf-dev-dask", tags=aws_tags({"Environment": "dev"}))["cluster"][
-        "clusterArn"
-    ]
+    dask = ecs.create_cluster(clusterName="mlwf-dev-dask")["cluster"]["clusterArn"]
+    platform = ecs.create_cluster(clusterName="mlwf-dev-platform")["cluster"]["clusterArn"]
+    runtime = dict.fromkeys(
+        (
+            "vpc_id",
+            "scheduler_security_group",
+            "worker_security_group",
+            "flow_security_group",
+            "execution_role_arn",
+            "task_role_arn",
+            "flow_task_role_arn",
+            "log_group",
+            "image",
+            "data_root",
+            "scheduler_task_definition_arn",
+            "worker_task_definition_arn",
+        ),
+        "x",
+    )
+    ssm.put_parameter(
+        Name=runtime_parameter_name("mlwf-dev"),
+        Type="String",
+        Value=json.dumps({**runtime, "cluster_arn": dask, "private_subnets": [subnet]}),
+    )
     now = datetime.now(UTC)
     crashed = RunInfo("dev", "crashed-run", now - timedelta(days=2)).tags()
     live = RunInfo("dev", "live-run", now - timedelta(minutes=5)).tags()
     other_env = RunInfo("staging", "staging-run", now - timedelta(days=2)).tags()
+    partial = {k: v for k, v in crashed.items() if k != "mlwf:flow-run"}  # tags a service could carry
+    definition = ecs.register_task_definition(
+        family="mlwf-dev-dask-worker",
+        containerDefinitions=[{"name": "dask-worker", "image": "repo/flows:py3.11-abc", "memory": 512}],
+        networkMode="awsvpc",
+        requiresCompatibilities=["FARGATE"],
+        cpu="256",
+        memory="512",
+    )["taskDefinition"]["taskDefinitionArn"]
 
-    def task_definition(family: str, tags: dict[str, str] | None) -> str:
-        container = {"name": "dask-worker", "image": "repo/flows:py3.11-abc", "memory": 512}
-        kwargs = {"tags": aws_tags(tags)} if tags else {}
-        return ecs.register_task_definition(
-            family=family,
-            containerDefinitions=[container],
-            networkMode="awsvpc",
-            requiresCompatibilities=["FARGATE"],
-            cpu="256",
-            memory="512",
-            **kwargs,
-        )["taskDefinition"]["taskDefinitionArn"]
-
-    def run(definition: str, tags: dict[str, str] | None) -> str:
+    def run(cluster: str, tags: dict[str, str] | None) -> str:
         kwargs = {"tags": aws_tags(tags)} if tags else {}
         return ecs.run_task(
-            cluster=stack_cluster,
+            cluster=cluster,
             taskDefinition=definition,
             launchType="FARGATE",
             networkConfiguration={
@@ -68,36 +89,35 @@ def leaks(aws_env: str) -> dict[str, str]:
             **kwargs,
         )["tasks"][0]["taskArn"]
 
-    leaked_definition = task_definition("dask-crashed-worker", crashed)
-    live_definition = task_definition("dask-live-worker", live)
-    untagged_definition = task_definition("someone-elses", None)
-    staging_definition = task_definition("dask-staging-worker", other_env)
+    def secret(name: str, tags: dict[str, str]) -> str:
+        tags_list = [{"Key": k, "Value": v} for k, v in tags.items()]
+        return secrets.create_secret(Name=name, SecretString="{}", Tags=tags_list)["ARN"]
+
     return {
-        "stack_cluster": stack_cluster,
-        "leaked_cluster": ecs.create_cluster(clusterName="dask-crashed", tags=aws_tags(crashed))["cluster"][
-            "clusterArn"
-        ],
-        "leaked_definition": leaked_definition,
-        "leaked_task": run(leaked_definition, crashed),
-        "live_definition": live_definition,
-        "live_task": run(live_definition, live),
-        "untagged_definition": untagged_definition,
-        "untagged_task": run(untagged_definition, None),
-        "staging_definition": staging_definition,
+        "dask_cluster": dask,
+        "platform_cluster": platform,
+        "leaked_task": run(dask, crashed),
+        "live_task": run(dask, live),
+        "untagged_task": run(dask, None),
+        "partly_tagged_task": run(dask, partial),
+        "staging_task": run(dask, other_env),
+        "platform_task": run(platform, crashed),
+        "leaked_secret": secret(dask_tls_secret_name("mlwf-dev", "crashed-run-1"), crashed),
+        "live_secret": secret(dask_tls_secret_name("mlwf-dev", "live-run-1"), live),
+        "other_secret": secret("mlwf-dev/prefect-api-key", crashed),
     }
 
 
 def state(leaks: dict[str, str]) -> dict[str, str]:
-    ecs = boto3.client("ecs")
+    ecs, secrets = boto3.client("ecs"), boto3.client("secretsmanager")
     out = {}
     for name, arn in leaks.items():
-        if name.endswith("_definition"):
-            out[name] = ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]["status"]
-        elif name.endswith("_task"):
-            out[name] = ecs.describe_tasks(cluster=leaks["stack_cluster"], tasks=[arn])["tasks"][0]["desiredStatus"]
-        else:
-            clusters = ecs.describe_clusters(clusters=[arn])["clusters"]
-            out[name] = clusters[0]["status"] if clusters else "MISSING"
+        if name.endswith("_task"):
+            cluster = leaks["platform_cluster"] if name == "platform_task" else leaks["dask_cluster"]
+            out[name] = ecs.describe_tasks(cluster=cluster, tasks=[arn])["tasks"][0]["desiredStatus"]
+        elif name.endswith("_secret"):
+            names = {s["ARN"] for s in secrets.list_secrets()["SecretList"]}
+            out[name] = "PRESENT" if arn in names else "DELETED"
     return out
 
 
@@ -106,29 +126,29 @@ def test_dry_run_lists_the_leftovers_and_changes_nothing(leaks: dict[str, str]) 
     result = mlwf("reap", "--env", "dev", "--older-than", "6h", "--dry-run")
     assert result.returncode == 0, result.stderr
     listed = [line for line in result.stdout.splitlines() if line.startswith("would reap: ")]
-    assert len(listed) == 3
-    for key in ("leaked_task", "leaked_definition", "leaked_cluster"):
-        assert any(leaks[key] in line for line in listed)
+    assert len(listed) == 2, result.stdout
+    assert leaks["leaked_task"] in listed[0], "tasks first, then their certificates"
+    assert leaks["leaked_secret"] in listed[1]
     assert "crashed-run" in listed[0]
     assert state(leaks) == before
 
 
-def test_reap_removes_only_old_tagged_leftovers_of_this_environment(leaks: dict[str, str]) -> None:
+def test_reap_removes_only_old_fully_tagged_leftovers_of_this_environment(leaks: dict[str, str]) -> None:
     before = state(leaks)
     result = mlwf("reap", "--env", "dev", "--older-than", "6h")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().endswith("reaped 3 resource(s) in dev older than 6:00:00")
+    assert result.stdout.strip().endswith("reaped 2 resource(s) in dev older than 6:00:00")
     after = state(leaks)
     assert after["leaked_task"] == "STOPPED"
-    assert after["leaked_definition"] == "INACTIVE"
-    assert after["leaked_cluster"] in ("INACTIVE", "MISSING")
+    assert after["leaked_secret"] == "DELETED"
     for untouched in (
-        "stack_cluster",
-        "live_definition",
         "live_task",
-        "untagged_definition",
         "untagged_task",
-        "staging_definition",
+        "partly_tagged_task",  # every run tag is required, the flow run's included
+        "staging_task",
+        "platform_task",  # the platform's services run in a cluster the reaper never looks at
+        "live_secret",
+        "other_secret",  # only the run certificates' names
     ):
         assert after[untouched] == before[untouched], untouched
 
@@ -137,7 +157,14 @@ def test_a_young_threshold_reaps_the_live_run_too(leaks: dict[str, str]) -> None
     """The threshold is what protects a live run: with 1 minute, its 5-minute-old task goes."""
     result = mlwf("reap", "--env", "dev", "--older-than", "1m", "--dry-run")
     assert leaks["live_task"] in result.stdout
+    assert leaks["live_secret"] in result.stdout
     assert leaks["untagged_task"] not in result.stdout
+
+
+def test_the_default_threshold_is_the_environments_maximum_cluster_lifetime(leaks: dict[str, str]) -> None:
+    result = mlwf("reap", "--env", "dev", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("older than 2:00:00"), "dev: dask.max_lifetime_minutes 120"
 
 
 @pytest.mark.parametrize(

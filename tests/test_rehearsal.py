@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -55,14 +56,18 @@ def test_rehearse_names_an_unknown_environment_in_one_line() -> None:
     assert "unknown environment 'qa'" in result.stderr
 
 
-def quick_idle(settings: Settings) -> Settings:
-    return settings.model_copy(update={"dask": settings.dask.model_copy(update={"worker_idle_seconds": IDLE_S})})
+def scenario_settings(settings: Settings) -> Settings:
+    """The scenarios' clusters (started here, not by a flow run) give workers back after 5 s
+    idle and grow to 4 workers at most."""
+    dask = settings.dask.model_copy(update={"worker_idle_seconds": IDLE_S, "max_workers": 4})
+    return settings.model_copy(update={"dask": dask})
 
 
 @pytest.fixture(scope="module")
 def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stage]:
-    """The dev stage: the emulated AWS seeded from dev's plan, a Prefect server."""
-    with stage("dev", REPO, tmp_path_factory.mktemp("rehearsal"), tweak=quick_idle) as current:
+    """The staging stage (Dask over TLS, access logs: what dev, which `mlwf rehearse` rehearses
+    by default, does not have): the emulated AWS seeded from its plan, a Prefect server."""
+    with stage("staging", REPO, tmp_path_factory.mktemp("rehearsal"), tweak=scenario_settings) as current:
         yield current
 
 
@@ -76,8 +81,8 @@ def test_what_a_merge_does_completes_and_every_check_holds(rehearsed: tuple[list
     runs, checks = rehearsed
     assert [r.name for r in runs] == [
         "mlwf flows smoke",
-        "storm-damage-pipeline/dev",
-        "storm-damage-search/dev",
+        "storm-damage-pipeline/staging",
+        "storm-damage-search/staging",
     ], "the search reads what the pipeline writes: it runs after"
     assert all(r.ok for r in runs), [r.line() for r in runs]
     assert len(checks) == 6
@@ -96,6 +101,15 @@ def test_both_workloads_wrote_only_under_their_declared_prefixes(dev: Stage, reh
     assert not outside
     assert any(k.startswith("reports/damage_search/") and k.endswith("scores.png") for k in keys)
     assert any(k.startswith("smoke/raw/storm_events/") for k in keys), "the smoke run writes apart"
+
+
+def test_dask_traffic_was_tls_and_every_runs_certificates_are_gone(dev: Stage, rehearsed: Any) -> None:
+    schedulers = [t for t in dev.runner.tasks.values() if t.container == "dask-scheduler"]
+    assert schedulers
+    for scheduler in schedulers:
+        assert re.search(r"Scheduler at:\s+tls://127\.0\.0\.\d+:8786", scheduler.log_path.read_text())
+    left = dev.aws.client("secretsmanager").list_secrets()["SecretList"]
+    assert not [s["Name"] for s in left if "/dask-tls/" in s["Name"]], "each run deletes its certificates"
 
 
 @pytest.fixture(scope="module")
@@ -150,7 +164,7 @@ def test_an_adaptive_cluster_grows_with_work_and_shrinks_when_idle(dev: Stage) -
 
     watcher = threading.Thread(target=watch, daemon=True)
     with acting_as(dev, flow_run):
-        spec = cluster_spec(dev.settings, runtime_of(dev, flow_run), RunInfo("dev", "adaptive-scenario"))
+        spec = cluster_spec(dev.settings, runtime_of(dev, flow_run), RunInfo("staging", "adaptive-scenario"))
         watcher.start()
         with dask_client(spec) as client:
             assert workers(dev) == dask.n_workers
@@ -171,7 +185,7 @@ def test_an_adaptive_cluster_grows_with_work_and_shrinks_when_idle(dev: Stage) -
 def test_a_role_missing_one_permission_fails_in_one_line_naming_it(dev: Stage) -> None:
     lacking = dev.identity_without("flow-run-task", "ecs:DescribeClusters")
     with acting_as(dev, lacking):
-        spec = cluster_spec(dev.settings, runtime_of(dev, lacking), RunInfo("dev", "denied-scenario"))
+        spec = cluster_spec(dev.settings, runtime_of(dev, lacking), RunInfo("staging", "denied-scenario"))
         with pytest.raises(ClusterStartError) as failure, dask_client(spec):
             pass
     message = str(failure.value)
@@ -249,10 +263,12 @@ def test_a_killed_flow_run_is_marked_crashed_through_the_observer_queue(dev: Sta
 def test_a_killed_runs_leftovers_are_reaped(dev: Stage, killed_run: dict[str, Any]) -> None:
     left = [t for t in dev.runner.running() if t.arn in killed_run["dask_tasks"]]
     assert left, "the scheduler and workers outlive their client"
-    result = dev.mlwf("reap", "--env", "dev", "--older-than", "0s", credentials=dev.identity("reaper-task"))
+    result = dev.mlwf("reap", "--env", "staging", "--older-than", "0s", credentials=dev.identity("reaper-task"))
     assert result.returncode == 0, result.stderr
     reaped = [line for line in result.stdout.splitlines() if line.startswith("reaping: ")]
     assert {line.split()[2] for line in reaped} >= set(killed_run["dask_tasks"]), result.stdout
     wait_for(lambda: not any(t.arn in killed_run["dask_tasks"] for t in dev.runner.running()), 60, "reaped tasks")
-    again = dev.mlwf("reap", "--env", "dev", "--older-than", "0s", "--dry-run", credentials=dev.identity("reaper-task"))
+    again = dev.mlwf(
+        "reap", "--env", "staging", "--older-than", "0s", "--dry-run", credentials=dev.identity("reaper-task")
+    )
     assert not [line for line in again.stdout.splitlines() if line.startswith("would reap: ")]

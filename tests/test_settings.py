@@ -82,6 +82,12 @@ def _subnets(public: list[str], private: list[str]):  # type: ignore[no-untyped-
         ("prod", _set("dask.spot_scheduler", True), "the prod scheduler must not run on Fargate Spot"),
         ("prod", _set("storage.versioning", False), "prod buckets must be versioned"),
         ("prod", _set("network.nat_gateways", 1), "prod needs one NAT gateway per AZ"),
+        ("prod", _set("log_retention_days", 180), "log_retention_days 180 is below the prod minimum of 365"),
+        ("staging", _set("log_retention_days", 60), "log_retention_days 60 is below the staging minimum of 90"),
+        ("dev", _set("log_retention_days", 7), "log_retention_days 7 is below the dev minimum of 14"),
+        ("staging", _set("storage.access_logs", False), "storage.access_logs: staging buckets must log access"),
+        ("prod", _set("dask.tls", False), "dask.tls: prod clusters must encrypt their traffic"),
+        ("prod", _set("prefect.flow_run_memory_mib", 100), "flow_run_memory_mib 100 is not valid with 1024 CPU"),
     ],
 )
 def test_invalid_settings_name_file_field_and_expectation(tmp_path: Path, env: str, change: Any, message: str) -> None:

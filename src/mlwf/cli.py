@@ -345,17 +345,20 @@ def _reap(args: argparse.Namespace) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
     from mlwf.reaper import find_leftovers, reap
+    from mlwf.runtime import read_cluster_runtime
     from mlwf.settings import load_environment
 
     settings = load_environment(args.env, _repo_root() / "environments")
     older_than = timedelta(minutes=settings.dask.max_lifetime_minutes) if args.older_than is None else args.older_than
     now = datetime.now(UTC)
+    cluster = read_cluster_runtime(settings).cluster_arn
     try:
         ecs = boto3.client("ecs", region_name=settings.region)
-        leftovers = find_leftovers(ecs, settings.name, older_than, now)
+        secrets = boto3.client("secretsmanager", region_name=settings.region)
+        leftovers = find_leftovers(ecs, secrets, settings.name, cluster, settings.name_prefix, older_than, now)
         for item in leftovers:
             print(("would reap: " if args.dry_run else "reaping: ") + item.describe(now))
-        done = reap(ecs, leftovers, args.dry_run)
+        done = reap(ecs, secrets, leftovers, args.dry_run)
     except (BotoCoreError, ClientError) as exc:
         raise UserError(f"cannot reach ECS in {settings.region}: {exc}") from None
     verb = "would reap" if args.dry_run else "reaped"
@@ -364,11 +367,12 @@ def _reap(args: argparse.Namespace) -> int:
 
 
 def _repo_root() -> Path:
-    """The repository holding environments/ and platform/: the current folder or a parent."""
+    """The checkout (or the image's working directory) holding environments/: the current
+    folder or a parent."""
     for folder in (Path.cwd(), *Path.cwd().parents):
-        if (folder / "environments").is_dir() and (folder / "platform").is_dir():
+        if (folder / "environments").is_dir():
             return folder
-    raise UserError("run mlwf plan/deploy inside the ml-workflows repository (no environments/ and platform/ here)")
+    raise UserError("run mlwf inside the ml-workflows repository (no environments/ here or above)")
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 import signal
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -30,11 +31,14 @@ from distributed import Client, LocalCluster
 from mlwf.contract import (
     CREATED_AT_TAG,
     DASK_LOG_STREAM_PREFIX,
+    DASK_TLS_VARIABLE,
     ENVIRONMENT_TAG,
     FLOW_RUN_TAG,
     PLATFORM,
     PLATFORM_TAG,
+    RUN_TAGS,
     ClusterRuntime,
+    dask_tls_secret_name,
 )
 from mlwf.errors import UserError
 from mlwf.settings import TIER_MAX_WORKERS, Settings
@@ -96,6 +100,7 @@ class FargateSpec:
     kwargs: dict[str, Any]
     adaptivity: Adaptivity
     join_timeout_s: float
+    tls_secret: str | None = None  # the name of the run's certificates' secret (`mlwf.dask_tls`)
 
 
 ClusterSpec = LocalSpec | FargateSpec
@@ -150,7 +155,7 @@ def fargate_cluster_kwargs(settings: Settings, runtime: ClusterRuntime, run: Run
         "worker_nthreads": max(dask.worker_cpu // 1024, 1),
         "n_workers": dask.n_workers,
         "worker_extra_args": ["--lifetime", lifetime],
-        "environment": {"MLWF_MAX_LIFETIME": lifetime},
+        "environment": {"MLWF_MAX_LIFETIME": lifetime, "AWS_DEFAULT_REGION": settings.region},
         "tags": {**settings.tags, **run.tags()},
         # Never run dask-cloudprovider's account-wide cleanup: it deletes other runs' resources.
         "skip_cleanup": True,
@@ -165,14 +170,20 @@ def cluster_spec(
     if settings is None or runtime is None:
         return LocalSpec()
     dask = settings.dask
+    tls_secret = None
+    if dask.tls:
+        stamp = f"{run.created_at:%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+        tls_secret = dask_tls_secret_name(settings.name_prefix, f"{run.flow_run_id}-{stamp}")
     return FargateSpec(
         fargate_cluster_kwargs(settings, runtime, run),
         Adaptivity(dask.n_workers, worker_cap(settings, max_workers), dask.worker_idle_seconds),
         join_timeout_s=dask.worker_join_timeout_minutes * 60,
+        tls_secret=tls_secret,
     )
 
 
-def _start(spec: ClusterSpec) -> Any:
+def _start(spec: ClusterSpec, cleanup: ExitStack) -> Any:
+    """Start the cluster; what must outlive it (the run's certificates) is undone by ``cleanup``."""
     if isinstance(spec, LocalSpec):
         return LocalCluster(
             n_workers=spec.n_workers,
@@ -183,8 +194,20 @@ def _start(spec: ClusterSpec) -> Any:
         )
     from dask_cloudprovider.aws import FargateCluster
 
+    kwargs = spec.kwargs
+    if spec.tls_secret is not None:
+        import boto3
+
+        from mlwf import dask_tls
+
+        certificates = dask_tls.Certificates.new()
+        client = boto3.client("secretsmanager", region_name=kwargs["region_name"])
+        arn = dask_tls.store(client, spec.tls_secret, certificates, _run_tags(kwargs["tags"]))
+        cleanup.callback(dask_tls.delete, client, arn)
+        environment = {**kwargs["environment"], DASK_TLS_VARIABLE: arn}
+        kwargs = {**kwargs, "security": certificates.security(), "environment": environment}
     try:
-        cluster = FargateCluster(**spec.kwargs)
+        cluster = FargateCluster(**kwargs)
     except Exception as exc:  # dask-cloudprovider closes what it started before raising
         raise ClusterStartError(start_error_line(exc)) from exc
     cluster.adapt(**spec.adaptivity.adapt_kwargs())
@@ -210,6 +233,10 @@ def start_error_line(exc: BaseException) -> str:
         return f"the Dask cluster could not start: {name} is not allowed {denied[2]}{where} (AccessDenied)"
     first = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
     return f"the Dask cluster could not start: {first[:300]}"
+
+
+def _run_tags(tags: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in tags.items() if k in RUN_TAGS}
 
 
 def _expected_workers(spec: ClusterSpec) -> tuple[int, float]:
@@ -241,8 +268,8 @@ def _sigterm_raises() -> Iterator[None]:
 @contextmanager
 def dask_client(spec: ClusterSpec) -> Iterator[Client]:
     """A client on a fresh cluster that is always closed when the block exits."""
-    with _sigterm_raises():
-        cluster = _start(spec)
+    with _sigterm_raises(), ExitStack() as cleanup:
+        cluster = _start(spec, cleanup)
         try:
             # `with` makes this client the current one for the block, even if the caller has
             # another client active: every graph of the flow runs on this run's own cluster.

@@ -20,6 +20,8 @@ FLOW_RUN_LOG_STREAM_PREFIX = "flow-run"
 
 SMOKE_ROOT = "smoke"  # smoke runs write under <data root>/smoke/<a workload's prefix>
 IMAGE_WORKDIR = "/opt/mlwf"  # WORKDIR of workflows/Dockerfile (a test keeps them equal)
+IMAGE_HOME = "/home/mlwf"  # the image user's home (useradd in workflows/Dockerfile)
+DASK_TLS_VARIABLE = "MLWF_DASK_TLS_SECRET"  # names the run's certificates' secret to its Dask tasks
 FLOW_RUN_CONTAINER = "prefect"  # prefect-aws runs the flow in the container of this name
 
 
@@ -32,6 +34,16 @@ def work_pool_parameter_name(name_prefix: str) -> str:
     """The SSM parameter the prefect-agent stack writes with the ECS work pool's job variables
     (`mlwf flows deploy` reads it)."""
     return f"/{name_prefix}/work-pool"
+
+
+def dask_tls_secret_name(name_prefix: str, flow_run_id: str) -> str:
+    """The Secrets Manager secret holding one run's Dask certificates (deleted with its cluster)."""
+    return f"{name_prefix}/dask-tls/{flow_run_id}"
+
+
+def dask_tls_secrets_arn(region: str, account: str, name_prefix: str) -> str:
+    """Every run's certificates' secret (what the roles are granted on)."""
+    return f"arn:aws:secretsmanager:{region}:{account}:secret:{dask_tls_secret_name(name_prefix, '*')}"
 
 
 def task_events_queue_name(name_prefix: str) -> str:

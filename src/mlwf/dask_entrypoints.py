@@ -6,16 +6,21 @@ agree on the fix.
 They also enforce the platform's maximum cluster lifetime: with ``MLWF_MAX_LIFETIME`` set (a
 Dask duration such as ``"240m"``, set by `mlwf.compute.fargate_cluster_kwargs`), the process
 sends itself SIGTERM when the lifetime is over and distributed shuts down cleanly. Workers also
-get ``--lifetime``; the scheduler has no such option, hence this.
+get ``--lifetime``; the scheduler has no such option, hence this. With ``MLWF_DASK_TLS_SECRET``
+set (an AWS run with ``dask.tls``), they read the run's certificates and start with TLS
+(`mlwf.dask_tls`).
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 
 from dask.utils import parse_timedelta
+
+from mlwf.dask_tls import command_arguments
 
 LIFETIME_VARIABLE = "MLWF_MAX_LIFETIME"
 
@@ -34,6 +39,7 @@ def scheduler() -> None:
     from distributed.cli.dask_scheduler import main
 
     _arm_lifetime()
+    sys.argv += command_arguments("scheduler")
     main()
 
 
@@ -41,4 +47,5 @@ def worker() -> None:
     from distributed.cli.dask_worker import main
 
     _arm_lifetime()
+    sys.argv += command_arguments("worker")
     main()

@@ -23,6 +23,7 @@ TIERS: tuple[str, ...] = get_args(Tier)  # in promotion order
 
 # What each tier may ask for at most: a settings file cannot raise its own ceiling.
 TIER_MAX_WORKERS: dict[str, int] = {"dev": 8, "staging": 16, "prod": 64}
+TIER_MIN_LOG_RETENTION_DAYS: dict[str, int] = {"dev": 14, "staging": 90, "prod": 365}
 REQUIRED_COST_TAGS = ("CostCenter", "Owner", "Project")
 LOG_RETENTION_DAYS = (
     1,
@@ -119,6 +120,7 @@ class StorageSettings(Strict):
     noncurrent_version_expiry_days: int = Field(default=30, ge=1)
     raw_transition_to_ia_days: int | None = Field(default=None, ge=30)
     scores_expiry_days: int | None = Field(default=None, ge=1)
+    access_logs: bool = False  # S3 server access logs of the data bucket (required in staging and prod)
 
 
 class DaskSettings(Strict):
@@ -136,6 +138,8 @@ class DaskSettings(Strict):
     worker_idle_seconds: int = Field(default=60, ge=5, le=3600)
     # How long a run waits for its first n_workers (Fargate starts and pulls the image).
     worker_join_timeout_minutes: int = Field(default=10, ge=1, le=60)
+    # Encrypt and authenticate Dask traffic with per-cluster certificates (required in staging and prod).
+    tls: bool = False
 
     @model_validator(mode="after")
     def _sizes(self) -> DaskSettings:
@@ -214,6 +218,16 @@ class Settings(Strict):
         cap = TIER_MAX_WORKERS[self.tier]
         if self.dask.max_workers > cap:
             raise ValueError(f"dask.max_workers {self.dask.max_workers} is above the {self.tier} maximum of {cap}")
+        minimum = TIER_MIN_LOG_RETENTION_DAYS[self.tier]
+        if self.log_retention_days < minimum:
+            raise ValueError(
+                f"log_retention_days {self.log_retention_days} is below the {self.tier} minimum of {minimum}"
+            )
+        if self.tier != "dev":
+            if not self.storage.access_logs:
+                raise ValueError(f"storage.access_logs: {self.tier} buckets must log access")
+            if not self.dask.tls:
+                raise ValueError(f"dask.tls: {self.tier} clusters must encrypt their traffic")
         if self.tier == "prod":
             if self.dask.spot_scheduler:
                 raise ValueError("dask.spot_scheduler: the prod scheduler must not run on Fargate Spot")

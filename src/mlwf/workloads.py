@@ -37,8 +37,9 @@ class Deployment:
 @dataclass(frozen=True)
 class Workload:
     name: str
-    writes: tuple[str, ...] = ()  # data prefixes it writes (and reads), under the data root
+    writes: tuple[str, ...] = ()  # data prefixes its flows write (and read), under the data root
     reads: tuple[str, ...] = ()  # data prefixes of other workloads it only reads
+    cluster_writes: tuple[str, ...] = ()  # of its writes, those its Dask workers write into (never delete)
     deployments: tuple[Deployment, ...] = ()
     smoke: Deployment | None = None  # a short run that must complete before a promotion goes on
     rehearsal: tuple[Deployment, ...] = ()  # the runs `mlwf rehearse` makes, in order
@@ -84,6 +85,8 @@ def _check(workload: Any, where: Path) -> Workload:
         raise UserError(f"{where}: name {workload.name!r} must be lower case letters, digits or _")
     for prefix in (*workload.writes, *workload.reads):
         _check_prefix(where, prefix)
+    if set(workload.cluster_writes) - set(workload.writes):
+        raise UserError(f"{where}: cluster_writes must be among its writes")
     deployed = {d.flow for d in workload.deployments}
     for run in [*([workload.smoke] if workload.smoke else []), *workload.rehearsal]:
         if run.flow not in deployed:
@@ -147,9 +150,11 @@ class DataAccess:
 
     writes: tuple[str, ...]
     reads: tuple[str, ...]
+    cluster_writes: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, workloads: list[Workload]) -> DataAccess:
         writes = sorted({p for w in workloads for p in w.writes})
         reads = sorted({p for w in workloads for p in w.reads} - set(writes))
-        return cls(tuple(writes), tuple(reads))
+        cluster_writes = sorted({p for w in workloads for p in w.cluster_writes})
+        return cls(tuple(writes), tuple(reads), tuple(cluster_writes))

@@ -24,6 +24,7 @@ wide_open = aws.ec2.SecurityGroup(
     "wide-open",
     vpc_id=vpc.id,
     ingress=[aws.ec2.SecurityGroupIngressArgs(protocol="tcp", from_port=0, to_port=65535, cidr_blocks=["0.0.0.0/0"])],
+    egress=[aws.ec2.SecurityGroupEgressArgs(protocol="-1", from_port=0, to_port=0, cidr_blocks=["0.0.0.0/0"])],
 )
 aws.vpc.SecurityGroupIngressRule(
     "dask-public",
@@ -59,6 +60,14 @@ aws.ecs.TaskDefinition(
         ]
     ),
 )
+aws.ecs.TaskDefinition(
+    "host-network",
+    family="host",
+    network_mode="host",
+    container_definitions=json.dumps([{"name": "app", "image": "nginx@sha256:0", "memory": 128}]),
+)
+aws.ecs.Cluster("blind")  # no Container Insights
+aws.sqs.Queue("plain-queue", sqs_managed_sse_enabled=False)
 aws.ecs.Service(
     "public-service",
     cluster="insecure-cluster",
@@ -76,10 +85,42 @@ role = aws.iam.Role(
 aws.iam.RolePolicy(
     "admin", role=role.id, policy=json.dumps({"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
 )
+# A task role any account's ECS may assume for it (no source condition), which may stop any task
+# (Resource "*" where IAM scopes StopTask to tasks) and delete any object of any bucket.
+deputy = aws.iam.Role(
+    "confused-deputy",
+    assume_role_policy=json.dumps(
+        {
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}
+            ]
+        }
+    ),
+)
+aws.iam.RolePolicy(
+    "stop-and-delete-anything",
+    role=deputy.id,
+    policy=json.dumps(
+        {
+            "Statement": [
+                {"Effect": "Allow", "Action": ["ecs:StopTask"], "Resource": "*"},
+                {"Effect": "Allow", "Action": ["s3:DeleteObject"], "Resource": "*"},
+                {"Effect": "Allow", "Action": ["sqs:*"], "Resource": "arn:aws:sqs:us-east-1:1:q"},
+            ]
+        }
+    ),
+)
 
-# Logs, KMS, ECR: no retention, no rotation, mutable unscanned images.
+# Logs, KMS, ECR: no retention (and one kept too briefly for prod), unencrypted, no rotation
+# and no key policy, mutable unscanned images; the ECS task above writes on its root filesystem.
 aws.cloudwatch.LogGroup("forever")
+aws.cloudwatch.LogGroup("brief", retention_in_days=30)
 aws.kms.Key("static", enable_key_rotation=False)
+aws.kms.Key(
+    "everyones",
+    enable_key_rotation=True,
+    policy=json.dumps({"Statement": [{"Sid": "Anyone", "Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt"}]}),
+)
 aws.ecr.Repository(
     "mutable",
     image_tag_mutability="MUTABLE",

@@ -14,6 +14,7 @@ SAMPLE = "workflows/storm/sample_data"  # three real NOAA years, relative to the
 WORKLOAD = Workload(
     name="storm",
     writes=(RAW, CURATED, MODELS, SCORES, REPORTS),
+    cluster_writes=(CURATED, SCORES),  # Parquet written by the workers; the rest by the flow process
     deployments=(
         Deployment("flows.py:storm_damage_pipeline", cron="0 6 * * 1"),  # weekly, Monday 06:00 UTC
         Deployment("flows.py:ingest_flow"),

@@ -7,7 +7,6 @@ entry: never in plain text in code, state, task definitions, RunTask requests or
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,8 +14,10 @@ import pulumi
 import pulumi_aws as aws
 
 from mlwf.contract import task_events_queue_name
+from mlwf.infra.containers import container, fargate_task_definition
 from mlwf.infra.flow_runs import FlowRuns, FlowRunsArgs
 from mlwf.infra.iam import ECR_PULL, ECS_TASKS, LOG_WRITE, ecs_task_role, statement
+from mlwf.infra.keys import customer_key, key_policy, use_through
 from mlwf.infra.task_events import TaskEvents, TaskEventsArgs
 from mlwf.settings import Settings
 
@@ -28,12 +29,13 @@ class PrefectWorkerArgs:
     settings: Settings
     api_key: pulumi.Output[str]  # a secret Output
     image: pulumi.Input[str]
-    cluster_arn: pulumi.Input[str]
+    cluster_arn: pulumi.Input[str]  # where flow runs and their Dask clusters run
     cluster_name: pulumi.Input[str]
+    platform_cluster_arn: pulumi.Input[str]  # where the worker runs, apart from run code
     vpc_id: pulumi.Input[str]
     private_subnet_ids: pulumi.Input[list[str]]
     security_group_id: pulumi.Input[str]
-    kms_key_arn: pulumi.Input[str]
+    logs_kms_key_arn: pulumi.Input[str]
     repository_arn: pulumi.Input[str]
     flow_task_role_arn: pulumi.Input[str]
 
@@ -44,10 +46,19 @@ class PrefectWorker(pulumi.ComponentResource):
         self._args = args
         settings = args.settings
         self._child = pulumi.ResourceOptions(parent=self)
+        # The API key's own key: used only through Secrets Manager, by this account's roles whose
+        # IAM policies allow it (the worker's and the flow runs' execution roles).
+        self.secrets_key = customer_key(
+            "secrets",
+            settings,
+            "secrets",
+            key_policy(settings, use_through(settings, "secretsmanager")),
+            self._child,
+        )
         self.secret = aws.secretsmanager.Secret(
             "prefect-api-key",
             name=f"{settings.name_prefix}/prefect-api-key",
-            kms_key_id=args.kms_key_arn,
+            kms_key_id=self.secrets_key.arn,
             recovery_window_in_days=30 if settings.deletion_protection else 7,
             opts=self._child,
         )
@@ -61,6 +72,7 @@ class PrefectWorker(pulumi.ComponentResource):
             "prefect-worker",
             name=f"/mlwf/{settings.name}/prefect-worker",
             retention_in_days=settings.log_retention_days,
+            kms_key_id=args.logs_kms_key_arn,
             opts=self._child,
         )
         self.execution_role = self._role(
@@ -70,7 +82,7 @@ class PrefectWorker(pulumi.ComponentResource):
                 statement(["ecr:GetAuthorizationToken"], ["*"]),
                 statement(LOG_WRITE, [self.log_group.arn.apply(lambda a: f"{a}:*")]),
                 statement(["secretsmanager:GetSecretValue"], [self.secret.arn]),
-                statement(["kms:Decrypt"], [args.kms_key_arn]),
+                statement(["kms:Decrypt"], [self.secrets_key.arn]),
             ],
         )
         self.events = TaskEvents("task-events", TaskEventsArgs(settings, args.cluster_arn), self._child)
@@ -80,7 +92,8 @@ class PrefectWorker(pulumi.ComponentResource):
                 settings=settings,
                 image=args.image,
                 api_key_secret_arn=self.secret.arn,
-                kms_key_arn=args.kms_key_arn,
+                secrets_key_arn=self.secrets_key.arn,
+                logs_kms_key_arn=args.logs_kms_key_arn,
                 repository_arn=args.repository_arn,
                 flow_task_role_arn=args.flow_task_role_arn,
                 cluster_arn=args.cluster_arn,
@@ -95,7 +108,8 @@ class PrefectWorker(pulumi.ComponentResource):
         self.register_outputs({"service": self.service.name, "secret_arn": self.secret.arn})
 
     def _role(self, name: str, statements: list[dict[str, Any]]) -> aws.iam.Role:
-        return ecs_task_role(name, f"{self._args.settings.name_prefix}-{name}", statements, self._child)
+        settings = self._args.settings
+        return ecs_task_role(name, f"{settings.name_prefix}-{name}", statements, settings, self._child)
 
     def _worker_statements(self) -> list[dict[str, Any]]:
         """What prefect-aws's ECS worker calls (submitting a run, cancelling it, its observer):
@@ -125,62 +139,47 @@ class PrefectWorker(pulumi.ComponentResource):
             statement(["ec2:DescribeSubnets", "ec2:DescribeVpcs"], ["*"]),
         ]
 
-    def _container(self, image: str, log_group: str, secret_arn: str) -> str:
-        settings = self._args.settings
-        return json.dumps(
-            [
-                {
-                    "name": "prefect-worker",
-                    "image": image,
-                    "essential": True,
-                    "memory": WORKER_MEMORY,
-                    "command": ["prefect", "worker", "start", "--pool", settings.prefect.work_pool, "--type", "ecs"],
-                    "environment": [
-                        {"name": "PREFECT_API_URL", "value": str(settings.prefect.api_url)},
-                        {"name": "PREFECT_SERVER_ANALYTICS_ENABLED", "value": "false"},
-                        {"name": "AWS_DEFAULT_REGION", "value": settings.region},
-                        # The observer reads task state changes here (its default name is another).
-                        {
-                            "name": "PREFECT_INTEGRATIONS_AWS_ECS_OBSERVER_SQS_QUEUE_NAME",
-                            "value": task_events_queue_name(settings.name_prefix),
-                        },
-                    ],
-                    "secrets": [{"name": "PREFECT_API_KEY", "valueFrom": secret_arn}],
-                    "privileged": False,
-                    "readonlyRootFilesystem": False,
-                    "logConfiguration": {
-                        "logDriver": "awslogs",
-                        "options": {
-                            "awslogs-group": log_group,
-                            "awslogs-region": settings.region,
-                            "awslogs-stream-prefix": "prefect-worker",
-                        },
-                    },
-                }
-            ]
-        )
-
     def _create_service(self) -> aws.ecs.Service:
         args = self._args
-        definitions = pulumi.Output.all(args.image, self.log_group.name, self.secret.arn).apply(
-            lambda values: self._container(*values)
+        settings = args.settings
+        containers = pulumi.Output.all(args.image, self.log_group.name, self.secret.arn).apply(
+            lambda values: [
+                container(
+                    "prefect-worker",
+                    values[0],
+                    values[1],
+                    settings.region,
+                    "prefect-worker",
+                    cpu=WORKER_CPU,
+                    memory=WORKER_MEMORY,
+                    command=["prefect", "worker", "start", "--pool", settings.prefect.work_pool, "--type", "ecs"],
+                    environment={
+                        "PREFECT_API_URL": str(settings.prefect.api_url),
+                        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+                        "AWS_DEFAULT_REGION": settings.region,
+                        # The observer reads task state changes here (its default name is another).
+                        "PREFECT_INTEGRATIONS_AWS_ECS_OBSERVER_SQS_QUEUE_NAME": task_events_queue_name(
+                            settings.name_prefix
+                        ),
+                    },
+                    secrets={"PREFECT_API_KEY": values[2]},
+                )
+            ]
         )
-        task = aws.ecs.TaskDefinition(
+        task = fargate_task_definition(
             "prefect-worker",
-            family=f"{args.settings.name_prefix}-prefect-worker",
-            cpu=str(WORKER_CPU),
-            memory=str(WORKER_MEMORY),
-            network_mode="awsvpc",
-            requires_compatibilities=["FARGATE"],
+            family=f"{settings.name_prefix}-prefect-worker",
+            cpu=WORKER_CPU,
+            memory=WORKER_MEMORY,
+            containers=containers,
             execution_role_arn=self.execution_role.arn,
             task_role_arn=self.task_role.arn,
-            container_definitions=definitions,
             opts=self._child,
         )
         return aws.ecs.Service(
             "prefect-worker",
-            name=f"{args.settings.name_prefix}-prefect-worker",
-            cluster=args.cluster_arn,
+            name=f"{settings.name_prefix}-prefect-worker",
+            cluster=args.platform_cluster_arn,
             task_definition=task.arn,
             desired_count=1,
             launch_type="FARGATE",
@@ -204,10 +203,11 @@ def agent_program(ctx: Any) -> dict[str, Any]:
             image=pulumi.Output.concat(ctx.output("storage", "repository_url"), ":", ctx.image_tag),
             cluster_arn=ctx.output("compute", "cluster_arn"),
             cluster_name=ctx.output("compute", "cluster_name"),
+            platform_cluster_arn=ctx.output("compute", "platform_cluster_arn"),
             vpc_id=ctx.output("network", "vpc_id"),
             private_subnet_ids=ctx.output("network", "private_subnet_ids"),
             security_group_id=ctx.output("network", "flow_security_group_id"),
-            kms_key_arn=ctx.output("storage", "kms_key_arn"),
+            logs_kms_key_arn=ctx.output("network", "logs_kms_key_arn"),
             repository_arn=ctx.output("storage", "repository_arn"),
             flow_task_role_arn=ctx.output("compute", "flow_task_role_arn"),
         ),

@@ -28,6 +28,7 @@ from mlwf.contract import (
     PLATFORM_TAG,
     work_pool_parameter_name,
 )
+from mlwf.infra.containers import container, fargate_task_definition
 from mlwf.infra.iam import ECR_PULL, LOG_WRITE, ecs_task_role, statement
 from mlwf.settings import Settings
 
@@ -39,7 +40,8 @@ class FlowRunsArgs:
     settings: Settings
     image: pulumi.Input[str]
     api_key_secret_arn: pulumi.Input[str]
-    kms_key_arn: pulumi.Input[str]
+    secrets_key_arn: pulumi.Input[str]
+    logs_kms_key_arn: pulumi.Input[str]
     repository_arn: pulumi.Input[str]
     flow_task_role_arn: pulumi.Input[str]
     cluster_arn: pulumi.Input[str]
@@ -58,6 +60,7 @@ class FlowRuns(pulumi.ComponentResource):
             "flow-runs",
             name=f"/mlwf/{settings.name}/flow-runs",
             retention_in_days=settings.log_retention_days,
+            kms_key_id=args.logs_kms_key_arn,
             opts=self._child,
         )
         self.execution_role = ecs_task_role(
@@ -68,8 +71,9 @@ class FlowRuns(pulumi.ComponentResource):
                 statement(["ecr:GetAuthorizationToken"], ["*"]),  # the action has no resource-level form
                 statement(LOG_WRITE, [self.log_group.arn.apply(lambda a: f"{a}:*")]),
                 statement(["secretsmanager:GetSecretValue"], [args.api_key_secret_arn]),
-                statement(["kms:Decrypt"], [args.kms_key_arn]),
+                statement(["kms:Decrypt"], [args.secrets_key_arn]),
             ],
+            settings,
             self._child,
         )
         self.task_definition = self._create_task_definition()
@@ -84,54 +88,34 @@ class FlowRuns(pulumi.ComponentResource):
         )
         self.register_outputs({"task_definition": self.task_definition.arn, "parameter": self.parameter.name})
 
-    def _container(self, image: str, log_group: str, secret_arn: str) -> str:
-        settings = self._args.settings
-        return json.dumps(
-            [
-                {
-                    "name": FLOW_RUN_CONTAINER,
-                    "image": image,
-                    "essential": True,
-                    "cpu": settings.prefect.flow_run_cpu,
-                    "memory": settings.prefect.flow_run_memory_mib,
-                    "command": FLOW_RUN_COMMAND,
-                    "environment": [
-                        {"name": "PREFECT_API_URL", "value": str(settings.prefect.api_url)},
-                        {"name": "AWS_DEFAULT_REGION", "value": settings.region},
-                    ],
-                    "secrets": [{"name": "PREFECT_API_KEY", "valueFrom": secret_arn}],
-                    "privileged": False,
-                    "logConfiguration": {
-                        "logDriver": "awslogs",
-                        "options": {
-                            "awslogs-group": log_group,
-                            "awslogs-region": settings.region,
-                            "awslogs-stream-prefix": FLOW_RUN_LOG_STREAM_PREFIX,
-                        },
-                    },
-                }
-            ]
-        )
-
     def _create_task_definition(self) -> aws.ecs.TaskDefinition:
         args = self._args
         settings = args.settings
+        prefect = settings.prefect
         containers = pulumi.Output.all(args.image, self.log_group.name, args.api_key_secret_arn).apply(
-            lambda values: self._container(*values)
+            lambda values: [
+                container(
+                    FLOW_RUN_CONTAINER,
+                    values[0],
+                    values[1],
+                    settings.region,
+                    FLOW_RUN_LOG_STREAM_PREFIX,
+                    cpu=prefect.flow_run_cpu,
+                    memory=prefect.flow_run_memory_mib,
+                    command=FLOW_RUN_COMMAND,
+                    environment={"PREFECT_API_URL": str(prefect.api_url), "AWS_DEFAULT_REGION": settings.region},
+                    secrets={"PREFECT_API_KEY": values[2]},
+                )
+            ]
         )
-        return aws.ecs.TaskDefinition(
+        return fargate_task_definition(
             "flow-run",
             family=f"{settings.name_prefix}-flow-run",
-            cpu=str(settings.prefect.flow_run_cpu),
-            memory=str(settings.prefect.flow_run_memory_mib),
-            network_mode="awsvpc",
-            requires_compatibilities=["FARGATE"],
-            runtime_platform=aws.ecs.TaskDefinitionRuntimePlatformArgs(
-                operating_system_family="LINUX", cpu_architecture="X86_64"
-            ),
+            cpu=prefect.flow_run_cpu,
+            memory=prefect.flow_run_memory_mib,
+            containers=containers,
             execution_role_arn=self.execution_role.arn,
             task_role_arn=args.flow_task_role_arn,
-            container_definitions=containers,
             opts=self._child,
         )
 

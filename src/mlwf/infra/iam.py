@@ -10,12 +10,23 @@ import pulumi
 import pulumi_aws as aws
 
 
-def trust_policy(service: str) -> str:
-    """A role that only ``service`` (e.g. ``ecs-tasks.amazonaws.com``) may assume."""
+def trust_policy(service: str, account: str, source_arn: str) -> str:
+    """A role that only ``service`` (e.g. ``ecs-tasks.amazonaws.com``) may assume, and only on
+    behalf of this account's resources matching ``source_arn`` (the confused-deputy guard)."""
     return json.dumps(
         {
             "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": service},
+                    "Action": "sts:AssumeRole",
+                    "Condition": {
+                        "StringEquals": {"aws:SourceAccount": account},
+                        "ArnLike": {"aws:SourceArn": source_arn},
+                    },
+                }
+            ],
         }
     )
 
@@ -40,9 +51,12 @@ ECS_TASKS = "ecs-tasks.amazonaws.com"
 
 
 def ecs_task_role(
-    name: str, physical_name: str, statements: list[dict[str, Any]], opts: pulumi.ResourceOptions
+    name: str, physical_name: str, statements: list[dict[str, Any]], settings: Any, opts: pulumi.ResourceOptions
 ) -> aws.iam.Role:
-    """A role only ECS tasks can assume, with exactly these statements as its inline policy."""
-    role = aws.iam.Role(name, name=physical_name, assume_role_policy=trust_policy(ECS_TASKS), opts=opts)
+    """A role only this account's ECS tasks can assume, with exactly these statements as its
+    inline policy."""
+    region, account = settings.region, settings.account_id
+    trust = trust_policy(ECS_TASKS, account, f"arn:aws:ecs:{region}:{account}:*")
+    role = aws.iam.Role(name, name=physical_name, assume_role_policy=trust, opts=opts)
     aws.iam.RolePolicy(name, role=role.id, policy=document(*statements), opts=opts)
     return role

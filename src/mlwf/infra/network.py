@@ -1,6 +1,12 @@
 """The network stack: VPC, public and private subnets across AZs, NAT per settings, VPC
-endpoints for private Fargate tasks, flow logs, and the security groups of the Dask scheduler,
-the Dask workers and the Prefect flow runs."""
+endpoints for private Fargate tasks, flow logs, the security groups of the Dask scheduler, the
+Dask workers and the Prefect flow runs (egress only where each must go), the VPC's default
+security group closed, and the environment's KMS key for logs.
+
+The logs key lives here because the network stack comes first: its own flow-log group needs a
+key before any other stack exists, and the compute and prefect-agent stacks take it from here
+for theirs (one key for the environment's logs, usable by CloudWatch Logs for /mlwf/<env>/* only).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ import pulumi
 import pulumi_aws as aws
 
 from mlwf.infra.iam import LOG_WRITE, document, statement, trust_policy
+from mlwf.infra.keys import customer_key, key_policy, use_by_log_groups
 from mlwf.settings import Settings
 
 DASK_PORTS = (8786, 8787)
@@ -37,6 +44,13 @@ class Network(pulumi.ComponentResource):
             tags={"Name": f"{args.name_prefix}-vpc"},
             opts=self._child,
         )
+        # No rules: nothing may use the default group (FSBP EC2.2).
+        aws.ec2.DefaultSecurityGroup(
+            "default", vpc_id=self.vpc.id, tags={"Name": f"{args.name_prefix}-default-closed"}, opts=self._child
+        )
+        self.logs_key = customer_key(
+            "logs", args.settings, "logs", key_policy(args.settings, use_by_log_groups(args.settings)), self._child
+        )
         zones = aws.get_availability_zones(state="available", opts=pulumi.InvokeOptions(parent=self))
         self.azs = zones.names[: net.az_count]
         public_cidrs, private_cidrs = net.subnets()
@@ -44,7 +58,8 @@ class Network(pulumi.ComponentResource):
         self.private_subnets = [self._subnet("private", i, str(c)) for i, c in enumerate(private_cidrs)]
         self._create_routes(net.nat_gateways)
         self.scheduler_sg, self.worker_sg, self.flow_sg, self.endpoint_sg = self._create_security_groups()
-        self._create_endpoints()
+        s3_prefix_list = self._create_endpoints()
+        self._create_egress(s3_prefix_list)
         if net.flow_logs:
             self._create_flow_logs()
         self.register_outputs(
@@ -100,14 +115,45 @@ class Network(pulumi.ComponentResource):
             self.private_route_tables.append(table)
 
     def _security_group(self, name: str, description: str) -> aws.ec2.SecurityGroup:
+        """A group with no inline rules: the provider removes AWS's default allow-all egress when
+        it creates a group, and each rule is a resource of its own below."""
         return aws.ec2.SecurityGroup(
             name,
             vpc_id=self.vpc.id,
             description=description,
-            egress=[aws.ec2.SecurityGroupEgressArgs(protocol="-1", from_port=0, to_port=0, cidr_blocks=["0.0.0.0/0"])],
             tags={"Name": f"{self._args.name_prefix}-{name}"},
             opts=self._child,
         )
+
+    def _egress(self, name: str, group: aws.ec2.SecurityGroup, ports: tuple[int, int], **target: Any) -> None:
+        aws.vpc.SecurityGroupEgressRule(
+            name,
+            security_group_id=group.id,
+            ip_protocol="tcp",
+            from_port=ports[0],
+            to_port=ports[1],
+            **target,
+            opts=self._child,
+        )
+
+    def _create_egress(self, s3_prefix_list: pulumi.Output[str]) -> None:
+        """Egress only where each group must go: the Dask groups to each other, to the VPC
+        endpoints and to S3 (its gateway's prefix list); flow runs and the Prefect worker also
+        to HTTPS anywhere (the Prefect API and data sources, through the NAT). The endpoints'
+        group needs none."""
+        dask_ports, high = (min(DASK_PORTS), max(DASK_PORTS)), (1024, 65535)
+        peers = {
+            "scheduler": [("workers", self.worker_sg, high)],
+            "workers": [("scheduler", self.scheduler_sg, dask_ports), ("workers", self.worker_sg, high)],
+            "flows": [("scheduler", self.scheduler_sg, dask_ports), ("workers", self.worker_sg, high)],
+        }
+        groups = {"scheduler": self.scheduler_sg, "workers": self.worker_sg, "flows": self.flow_sg}
+        for source, group in groups.items():
+            for target, peer, ports in peers[source]:
+                self._egress(f"{source}-to-{target}", group, ports, referenced_security_group_id=peer.id)
+            self._egress(f"{source}-to-endpoints", group, (443, 443), referenced_security_group_id=self.endpoint_sg.id)
+            self._egress(f"{source}-to-s3", group, (443, 443), prefix_list_id=s3_prefix_list)
+        self._egress("flows-to-https", self.flow_sg, (443, 443), cidr_ipv4="0.0.0.0/0")
 
     def _ingress(self, name: str, group: aws.ec2.SecurityGroup, ports: tuple[int, int], **source: Any) -> None:
         aws.vpc.SecurityGroupIngressRule(
@@ -136,9 +182,10 @@ class Network(pulumi.ComponentResource):
         self._ingress("endpoints-https", endpoint, (443, 443), cidr_ipv4=str(self._args.settings.network.vpc_cidr))
         return scheduler, worker, flow, endpoint
 
-    def _create_endpoints(self) -> None:
+    def _create_endpoints(self) -> pulumi.Output[str]:
+        """The S3 gateway and the interface endpoints; returns S3's prefix list (for egress)."""
         region = self._args.settings.region
-        aws.ec2.VpcEndpoint(
+        s3 = aws.ec2.VpcEndpoint(
             "s3",
             vpc_id=self.vpc.id,
             service_name=f"com.amazonaws.{region}.s3",
@@ -157,6 +204,7 @@ class Network(pulumi.ComponentResource):
                 security_group_ids=[self.endpoint_sg.id],
                 opts=self._child,
             )
+        return s3.prefix_list_id
 
     def _create_flow_logs(self) -> None:
         settings = self._args.settings
@@ -164,10 +212,17 @@ class Network(pulumi.ComponentResource):
             "flow-logs",
             name=f"/mlwf/{settings.name}/vpc-flow-logs",
             retention_in_days=settings.log_retention_days,
+            kms_key_id=self.logs_key.arn,
             opts=self._child,
         )
         role = aws.iam.Role(
-            "flow-logs", assume_role_policy=trust_policy("vpc-flow-logs.amazonaws.com"), opts=self._child
+            "flow-logs",
+            assume_role_policy=trust_policy(
+                "vpc-flow-logs.amazonaws.com",
+                settings.account_id,
+                f"arn:aws:ec2:{settings.region}:{settings.account_id}:vpc-flow-log/*",
+            ),
+            opts=self._child,
         )
         aws.iam.RolePolicy(
             "flow-logs",
@@ -195,4 +250,5 @@ def network_program(ctx: Any) -> dict[str, Any]:
         "scheduler_security_group_id": network.scheduler_sg.id,
         "worker_security_group_id": network.worker_sg.id,
         "flow_security_group_id": network.flow_sg.id,
+        "logs_kms_key_arn": network.logs_key.arn,
     }

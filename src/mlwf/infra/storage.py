@@ -15,6 +15,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from mlwf.infra.keys import customer_key, key_policy, use_through
 from mlwf.settings import Settings
 
 KEEP_IMAGES = 30
@@ -31,39 +32,43 @@ class DataLake(pulumi.ComponentResource):
         super().__init__("mlwf:storage:DataLake", name, None, opts)
         self._settings = args.settings
         self._child = pulumi.ResourceOptions(parent=self)
-        self.key = aws.kms.Key(
-            "data",
-            description=f"{args.settings.name_prefix} data at rest",
-            enable_key_rotation=True,
-            deletion_window_in_days=30 if args.settings.deletion_protection else 7,
-            opts=self._child,
-        )
-        aws.kms.Alias(
-            "data", name=f"alias/{args.settings.name_prefix}-data", target_key_id=self.key.key_id, opts=self._child
+        settings = args.settings
+        # Used through S3 (the data) and ECR (the image) only; administered by the account's IAM.
+        self.key = customer_key(
+            "data", settings, "data at rest", key_policy(settings, use_through(settings, "s3", "ecr")), self._child
         )
         self.bucket = aws.s3.Bucket(
             "data",
             bucket=args.bucket_name,
-            force_destroy=not args.settings.deletion_protection,
-            opts=self._child.merge(pulumi.ResourceOptions(protect=args.settings.deletion_protection)),
+            force_destroy=not settings.deletion_protection,
+            opts=self._child.merge(pulumi.ResourceOptions(protect=settings.deletion_protection)),
         )
-        self._secure_bucket()
+        self._secure_bucket("data", self.bucket, self.key.arn, [])
         self._create_lifecycle()
+        if settings.storage.access_logs:
+            self._log_access(args.bucket_name)
         self.repository = self._create_repository()
         self.register_outputs(
             {"bucket": self.bucket.bucket, "key_arn": self.key.arn, "repository": self.repository.repository_url}
         )
 
-    def _secure_bucket(self) -> None:
-        bucket = self.bucket
+    def _secure_bucket(
+        self,
+        name: str,
+        bucket: aws.s3.Bucket,
+        kms_key_arn: pulumi.Input[str] | None,
+        grants: list[pulumi.Input[dict[str, Any]]],
+    ) -> None:
+        """No ACLs, no public access, encrypted (SSE-KMS with the key, else SSE-S3), versioned as
+        the environment says, TLS only (plus ``grants``, statements of the bucket policy)."""
         aws.s3.BucketOwnershipControls(
-            "data",
+            name,
             bucket=bucket.id,
             rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),  # no ACLs
             opts=self._child,
         )
         aws.s3.BucketPublicAccessBlock(
-            "data",
+            name,
             bucket=bucket.id,
             block_public_acls=True,
             block_public_policy=True,
@@ -71,21 +76,21 @@ class DataLake(pulumi.ComponentResource):
             restrict_public_buckets=True,
             opts=self._child,
         )
+        default = aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+            sse_algorithm="aws:kms" if kms_key_arn is not None else "AES256", kms_master_key_id=kms_key_arn
+        )
         aws.s3.BucketServerSideEncryptionConfiguration(
-            "data",
+            name,
             bucket=bucket.id,
             rules=[
                 aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                    apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                        sse_algorithm="aws:kms", kms_master_key_id=self.key.arn
-                    ),
-                    bucket_key_enabled=True,
+                    apply_server_side_encryption_by_default=default, bucket_key_enabled=kms_key_arn is not None
                 )
             ],
             opts=self._child,
         )
         aws.s3.BucketVersioning(
-            "data",
+            name,
             bucket=bucket.id,
             versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(
                 status="Enabled" if self._settings.storage.versioning else "Suspended"
@@ -93,10 +98,55 @@ class DataLake(pulumi.ComponentResource):
             opts=self._child,
         )
         aws.s3.BucketPolicy(
-            "data",
+            name,
             bucket=bucket.id,
-            policy=bucket.arn.apply(tls_only_policy),
+            policy=pulumi.Output.all(bucket.arn, grants).apply(lambda values: tls_only_policy(*values)),
             opts=self._child,
+        )
+
+    def _log_access(self, data_bucket_name: str) -> None:
+        """Server access logs of the data bucket (FSBP S3.9) in a bucket of their own: SSE-S3
+        (S3 cannot deliver access logs into a KMS-encrypted bucket), written only by S3's log
+        delivery for this account's data bucket, kept as long as the environment keeps logs."""
+        settings = self._settings
+        logs = aws.s3.Bucket(
+            "access-logs",
+            bucket=f"{settings.name_prefix}-access-logs-{settings.account_id}",
+            force_destroy=not settings.deletion_protection,
+            opts=self._child,
+        )
+        delivery = logs.arn.apply(
+            lambda arn: {
+                "Sid": "S3LogDeliveryForTheDataBucket",
+                "Effect": "Allow",
+                "Principal": {"Service": "logging.s3.amazonaws.com"},
+                "Action": "s3:PutObject",
+                "Resource": f"{arn}/*",
+                "Condition": {
+                    "StringEquals": {"aws:SourceAccount": settings.account_id},
+                    "ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{data_bucket_name}"},
+                },
+            }
+        )
+        self._secure_bucket("access-logs", logs, None, [delivery])
+        aws.s3.BucketLifecycleConfiguration(
+            "access-logs",
+            bucket=logs.id,
+            rules=[
+                aws.s3.BucketLifecycleConfigurationRuleArgs(
+                    id="expire-access-logs",
+                    status="Enabled",
+                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                    expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=settings.log_retention_days),
+                    noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+                        noncurrent_days=1
+                    ),
+                )
+            ],
+            opts=self._child,
+        )
+        aws.s3.BucketLogging(
+            "data", bucket=self.bucket.id, target_bucket=logs.id, target_prefix="data/", opts=self._child
         )
 
     def _create_lifecycle(self) -> None:
@@ -174,8 +224,8 @@ class DataLake(pulumi.ComponentResource):
         return repository
 
 
-def tls_only_policy(bucket_arn: str) -> str:
-    """Deny every request to the bucket that does not use TLS."""
+def tls_only_policy(bucket_arn: str, grants: list[dict[str, Any]] | None = None) -> str:
+    """Deny every request to the bucket that does not use TLS (plus ``grants``)."""
     return json.dumps(
         {
             "Version": "2012-10-17",
@@ -187,7 +237,8 @@ def tls_only_policy(bucket_arn: str) -> str:
                     "Action": "s3:*",
                     "Resource": [bucket_arn, f"{bucket_arn}/*"],
                     "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                }
+                },
+                *(grants or []),
             ],
         }
     )

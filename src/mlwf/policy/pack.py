@@ -10,7 +10,16 @@ from typing import Any
 from pulumi_policy import EnforcementLevel, Policy, PolicyPack
 
 from mlwf.errors import UserError
-from mlwf.policy import ecs_rules, guard_rules, iam_rules, network_rules, platform_rules, storage_rules
+from mlwf.policy import (
+    ecs_rules,
+    fsbp_rules,
+    guard_rules,
+    iam_rules,
+    network_rules,
+    platform_rules,
+    security_rules,
+    storage_rules,
+)
 
 PACK_NAME = "mlwf-guardrails"
 DEFAULT_LEVEL = "mandatory"
@@ -22,6 +31,8 @@ POLICIES: list[Policy] = [
     *ecs_rules.POLICIES,
     *iam_rules.POLICIES,
     *platform_rules.POLICIES,
+    *security_rules.POLICIES,
+    *fsbp_rules.POLICIES,
     *guard_rules.POLICIES,
 ]
 BY_NAME: dict[str, Policy] = {p.name: p for p in POLICIES}
@@ -31,6 +42,8 @@ FAMILIES: dict[str, str] = {
     **{p.name: "ecs" for p in ecs_rules.POLICIES},
     **{p.name: "iam" for p in iam_rules.POLICIES},
     **{p.name: "logs-kms-ecr-tags" for p in platform_rules.POLICIES},
+    **{p.name: "security" for p in security_rules.POLICIES},
+    **{p.name: "fsbp" for p in fsbp_rules.POLICIES},
     **{p.name: "aws-guard" for p in guard_rules.POLICIES},
 }
 

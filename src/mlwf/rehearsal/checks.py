@@ -26,20 +26,26 @@ def iam_denied_nothing(stage: Stage) -> Check:
     return Check("IAM denied nothing", not denials, detail)
 
 
+SECRETS = (API_KEY, "PRIVATE KEY")  # the Prefect API key; a Dask certificate's key (PEM)
+
+
 def no_secret_anywhere(stage: Stage) -> Check:
-    """The API key is in no task definition, no RunTask request, no task's output."""
+    """Neither the API key nor a Dask TLS key is in a task definition, a RunTask request or a
+    task's output."""
     ecs = stage.aws.client("ecs")
     places: list[str] = []
     for status in ("ACTIVE", "INACTIVE"):
         for arn in ecs.list_task_definitions(status=status)["taskDefinitionArns"]:
-            if API_KEY in json.dumps(ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]):
+            text = json.dumps(ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"])
+            if any(secret in text for secret in SECRETS):
                 places.append(f"task definition {arn}")
     for request in stage.runner.requests:
         text = json.dumps(request.overrides)
-        if API_KEY in text or '"PREFECT_API_KEY"' in text:
+        if any(secret in text for secret in SECRETS) or '"PREFECT_API_KEY"' in text:
             places.append(f"RunTask request for {request.task_arn}")
     for task in stage.runner.tasks.values():
-        if API_KEY in task.log_path.read_text(errors="replace"):
+        output = task.log_path.read_text(errors="replace")
+        if any(secret in output for secret in SECRETS):
             places.append(f"the output of {task.container} task {task.task_id}")
     searched = f"{len(stage.runner.requests)} RunTask requests, {len(stage.runner.tasks)} task outputs"
     return Check("no secret in task definitions, requests or logs", not places, "; ".join(places) or searched)
