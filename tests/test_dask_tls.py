@@ -60,7 +60,8 @@ def test_without_a_secret_the_commands_stay_plain() -> None:
 
 def test_the_certificates_never_reach_the_command_line(tls_cluster: object) -> None:
     """They are read into files only the process can read; its arguments name the files."""
-    out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
+    # -ww: never cut at 80 columns (a clone in a deep folder pushes the script name past it)
+    out = subprocess.run(["ps", "-ww", "-eo", "args"], capture_output=True, text=True, check=True).stdout
     lines = [line for line in out.splitlines() if "dask-scheduler" in line or "dask-worker" in line]
     assert lines
     assert not any("BEGIN" in line for line in lines)
