@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from workflows.storm import prepare
 from workflows.storm.bench import Sizes, run_bench, table
 
 REPO = Path(__file__).resolve().parents[1]
@@ -40,5 +41,5 @@ def test_bench_runs_every_measurement_at_toy_sizes(sample_1995: Path, sample_dir
     assert results["training"]["platform_engine"] == "sklearn"
     assert "| Batch scoring speedup vs pandas+sklearn |" in table(results)
     # The cached enlarged data is reused, not rewritten.
-    marker = tmp_path / "cache" / "rows-20000" / "_DONE"
+    marker = tmp_path / "cache" / f"v{prepare.SCHEMA_VERSION}-rows-20000" / "_DONE"
     assert marker.exists()

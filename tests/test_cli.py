@@ -37,6 +37,8 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], *words: str)
         (["demo", "--years", "soon"], ["'soon' is not a year"]),
         (["demo", "--split-year"], ["--split-year", "expected one argument"]),
         (["demo", "--bogus"], ["unrecognized arguments: --bogus"]),
+        (["demo", "--train-years", "2018-1996"], ["'2018-1996': the first year is after the last"]),
+        (["demo", "--train-years", "1900-1990"], ["year 1900 is outside 1950-2100"]),
         (["frobnicate"], ["invalid choice: 'frobnicate'"]),
         ([], ["the following arguments are required: command"]),
     ],
@@ -98,6 +100,39 @@ def test_demo_runs_the_pipeline_and_prints_where_everything_is(tmp_path: Path) -
     assert Path(summary["report"]).is_file()
     assert summary["engine"] == "sklearn", "the sample fits one worker many times over"
     assert summary["metrics"]["model"]["roc_auc"] > summary["metrics"]["baseline"]["roc_auc"] + 0.2
+
+
+@pytest.mark.slow
+def test_demo_prints_a_line_per_stage_and_the_summary(tmp_path: Path) -> None:
+    result = run("demo", "--output", str(tmp_path / "out"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    stages = [line.split()[0] for line in lines if " done in " in line]
+    assert stages == ["ingest", "prepare", "train", "score", "report"]
+    assert any(line.startswith("ingest ") and line.endswith("3/3 files") for line in lines)
+    assert any(line.startswith("prepare ") and line.endswith("3/3 partitions") for line in lines)
+    assert any(line.startswith("score ") and line.endswith("3/3 partitions") for line in lines)
+    assert any(line.startswith("gate         model ") and " promoted" in line for line in lines)
+    # Prefect's and Dask's INFO logs only with -v.
+    assert "Finished in state" not in result.stdout + result.stderr
+    assert "INFO" not in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_a_refused_model_exits_3_with_one_line(tmp_path: Path) -> None:
+    from synthetic import Relation, write_year
+
+    for year in (2010, 2011):
+        write_year(tmp_path / "source", year, Relation())
+    write_year(tmp_path / "source", 2012, Relation().inverted())
+    result = run("demo", "--source", str(tmp_path / "source"), "--output", str(tmp_path / "out"), cwd=tmp_path)
+    assert result.returncode == 3, result.stderr[-3000:]
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("mlwf: model ")
+    assert "refused by the promotion gate: ROC AUC" in line
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "scores       none: no model can score these events" in result.stdout
+    assert not (tmp_path / "out" / "models" / "storm-damage" / "_CURRENT.json").exists()
 
 
 @pytest.mark.slow

@@ -52,6 +52,7 @@ def test_the_pipeline_runs_end_to_end_and_a_rerun_changes_nothing(sample_dir: Pa
         "report.md",
         "metrics.json",
         "curves.png",
+        "drift.png",
     }
     assert (report_dir / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| storm-damage model |" in (report_dir / "report.md").read_text()

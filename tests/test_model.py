@@ -44,12 +44,12 @@ def test_feature_encoder_follows_the_sklearn_contract() -> None:
         event_type=["Hail", "Hail", "Tornado", "Tornado", "Flood"],
         state=["TEXAS", "TEXAS", "IOWA", "IOWA", "IOWA"],
         cz_type=["C", "C", "C", "C", "C"],
-        magnitude=[1.0, 1.75, 0.0, np.nan, 2.0],
+        hail_size_in=[1.0, 1.75, 0.5, np.nan, 2.0],
     )
     assert encoder.fit(frame) is encoder
     assert encoder.categories_["event_type"] == ["Hail", "Tornado"]
     assert "cz_type=C" not in encoder.feature_names_, "a constant column carries no signal"
-    assert "magnitude_missing" in encoder.feature_names_
+    assert "hail_size_in_missing" in encoder.feature_names_
     assert encoder.transform(frame).shape == (5, len(encoder.feature_names_))
 
 
@@ -57,10 +57,10 @@ def test_categories_never_seen_in_training_encode_as_zeros() -> None:
     train_frame = _events(
         event_type=["Hail"] * 3 + ["Tornado"] * 3,
         state=["TEXAS"] * 3 + ["IOWA"] * 3,
-        magnitude=[1.0, 2.0, 3.0, 0.0, 0.0, 1.0],
+        wind_speed_kt=[50.0, 60.0, 70.0, np.nan, np.nan, 55.0],
     )
     encoder = FeatureEncoder(min_frequency=1).fit(train_frame)
-    new = _events(event_type=["Blizzard"], state=["GUAM"], magnitude=[1.0])
+    new = _events(event_type=["Blizzard"], state=["GUAM"], wind_speed_kt=[50.0])
     row = dict(zip(encoder.feature_names_, encoder.transform(new)[0], strict=True))
     assert all(row[name] == 0 for name in encoder.feature_names_ if name.split("=")[0] in CATEGORICAL)
 
@@ -73,7 +73,7 @@ def test_features_that_repeat_others_are_found_and_left_out() -> None:
     frame = _events(
         event_type=list(types),
         state=list(rng.choice(["TEXAS", "IOWA", "OHIO"], 60)),
-        magnitude=list(rng.gamma(2.0, 1.0, 60)),
+        wind_speed_kt=list(rng.gamma(2.0, 1.0, 60)),
         tor_f_scale=[f"EF{rng.integers(0, 4)}" if t == "Tornado" else None for t in types],
         begin_lat=list(lat),
         begin_lon=list(np.where(np.isnan(lat), np.nan, rng.uniform(-125, -67, 60))),
@@ -193,7 +193,9 @@ def test_scoring_handles_unseen_types_and_rerun_is_not_a_second_copy(
     curated_sample: storage.Published,
     tmp_path: Path,  # type: ignore[no-untyped-def]
 ) -> None:
-    stored = model_store.save(str(tmp_path / "models"), trained, curated_sample.version, TrainConfig(), b"png")
+    stored = model_store.save(
+        str(tmp_path / "models"), trained, curated_sample.version, TrainConfig(), {"curves.png": b"png"}
+    )
     curated = prepare.read_curated(curated_sample)
     odd = curated.map_partitions(lambda p: p.assign(event_type="Volcanic Ash", state="GUAM"))
     first = score.score(odd, "odd", stored, str(tmp_path / "scores"), years=[1995])
@@ -211,7 +213,7 @@ def test_stored_models_round_trip_with_their_metadata(
     trained, curated_sample: storage.Published, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
     models = str(tmp_path / "models")
-    stored = model_store.save(models, trained, curated_sample.version, TrainConfig(), b"png")
+    stored = model_store.save(models, trained, curated_sample.version, TrainConfig(), {"curves.png": b"png"})
     loaded = model_store.load(models)
     assert loaded.version == stored.version
     meta = loaded.metadata
@@ -232,9 +234,11 @@ def test_stored_models_round_trip_with_their_metadata(
 def test_a_model_that_does_not_match_the_data_is_refused(
     trained, curated_sample: storage.Published, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
-    stored = model_store.save(str(tmp_path / "models"), trained, curated_sample.version, TrainConfig(), b"png")
-    curated = prepare.read_curated(curated_sample).drop(columns=["magnitude"])
-    with pytest.raises(UserError, match=r"does not match the data: missing column\(s\) magnitude"):
+    stored = model_store.save(
+        str(tmp_path / "models"), trained, curated_sample.version, TrainConfig(), {"curves.png": b"png"}
+    )
+    curated = prepare.read_curated(curated_sample).drop(columns=["wind_speed_kt"])
+    with pytest.raises(UserError, match=r"does not match the data: missing column\(s\) wind_speed_kt"):
         score.score(curated, "x", stored, str(tmp_path / "scores"))
     assert not (tmp_path / "scores").exists()
 
@@ -242,7 +246,7 @@ def test_a_model_that_does_not_match_the_data_is_refused(
 @pytest.mark.reliability
 def test_a_corrupt_model_file_is_a_clear_error(trained, curated_sample: storage.Published, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     models = tmp_path / "models"
-    stored = model_store.save(str(models), trained, curated_sample.version, TrainConfig(), b"png")
+    stored = model_store.save(str(models), trained, curated_sample.version, TrainConfig(), {"curves.png": b"png"})
     (Path(stored.url) / "model.pkl").write_bytes(pickle.dumps({"not": "a model"}))
     with pytest.raises(UserError, match="is not a storm-damage pipeline"):
         model_store.load(str(models))

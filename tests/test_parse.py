@@ -15,12 +15,21 @@ from hypothesis import strategies as st
 from workflows.storm.parse import (
     canonical_event_type,
     clean_details,
+    eras,
     label_damage,
     parse_damage,
     parse_local_times,
+    split_magnitude,
     timezone_offset_hours,
 )
-from workflows.storm.schema import CANONICAL_EVENT_TYPES, OTHER_EVENT_TYPE
+from workflows.storm.schema import (
+    CANONICAL_EVENT_TYPES,
+    HAIL_EVENT_TYPES,
+    OTHER_EVENT_TYPE,
+    WIND_EVENT_TYPES,
+    WIND_MAGNITUDE_TYPES,
+    coverage_era,
+)
 
 UNITS = {"": 1, "H": 100, "K": 1_000, "M": 1_000_000, "B": 1_000_000_000}
 numbers = st.decimals(min_value=0, max_value=999, places=2, allow_nan=False, allow_infinity=False)
@@ -140,6 +149,7 @@ def _raw_rows(**overrides: str) -> pd.DataFrame:
         "DAMAGE_PROPERTY": "250K",
         "DAMAGE_CROPS": "0",
         "MAGNITUDE": "0",
+        "MAGNITUDE_TYPE": "",
         "TOR_F_SCALE": "F3",
         "BEGIN_LAT": "35.12",
         "BEGIN_LON": "-99.2",
@@ -164,7 +174,7 @@ def test_clean_details_keeps_gaps_as_missing_values() -> None:
     assert np.isnan(row["damage_property_usd"])
     assert pd.isna(row["begin_utc"])
     assert row["duration_minutes"] == 20  # the local times share the zone, known or not
-    assert label_damage(out).tolist() == [0]
+    assert label_damage(out).tolist() == [0]  # 1950: a blank estimate is "no damage reported"
 
 
 def test_clean_details_drops_rows_that_cannot_be_keyed() -> None:
@@ -193,3 +203,73 @@ def test_real_sample_files_clean_without_losing_events(sample_dir: Path, year: i
     assert (local - shift == out.loc[known, "begin_utc"]).all()
     assert set(out["event_type"]) <= {*CANONICAL_EVENT_TYPES, OTHER_EVENT_TYPE}
     assert out["damage_property_usd"].max() > 1e6
+
+
+events = st.lists(
+    st.tuples(
+        st.one_of(st.none(), st.floats(min_value=-5, max_value=200, allow_nan=False)),
+        st.sampled_from([*CANONICAL_EVENT_TYPES, OTHER_EVENT_TYPE]),
+        st.sampled_from(["", *WIND_MAGNITUDE_TYPES, "XX"]),
+    ),
+    min_size=1,
+    max_size=30,
+)
+
+
+@given(events=events)
+def test_magnitude_splits_into_wind_knots_and_hail_inches(events: list[tuple[float | None, str, str]]) -> None:
+    magnitude = pd.Series([np.nan if m is None else m for m, _, _ in events], dtype="float64")
+    types = pd.Series([t for _, t, _ in events], dtype="string")
+    kinds = pd.Series([k for _, _, k in events], dtype="string")
+    wind, hail = split_magnitude(magnitude, types, kinds)
+    for (value, event_type, kind), w, h in zip(events, wind, hail, strict=True):
+        is_wind = event_type in WIND_EVENT_TYPES or kind in WIND_MAGNITUDE_TYPES
+        is_hail = event_type in HAIL_EVENT_TYPES and not is_wind
+        measured = value is not None and value > 0  # 0 is how older files write "not measured"
+        assert (w == value) if (is_wind and measured) else np.isnan(w)
+        assert (h == value) if (is_hail and measured) else np.isnan(h)
+        assert np.isnan(w) or np.isnan(h)  # never both
+
+
+def test_clean_details_splits_the_magnitude_by_event_type() -> None:
+    rows = pd.concat(
+        [
+            _raw_rows(EVENT_TYPE="Thunderstorm Wind", MAGNITUDE="61", MAGNITUDE_TYPE="EG", TOR_F_SCALE=""),
+            _raw_rows(EVENT_TYPE="HAIL", MAGNITUDE="1.75", TOR_F_SCALE=""),
+            _raw_rows(EVENT_TYPE="Tornado", MAGNITUDE="0"),
+        ]
+    ).reset_index(drop=True)
+    out = clean_details(rows)
+    assert out["wind_speed_kt"].tolist()[0] == 61
+    assert out["magnitude_type"].tolist()[0] == "EG"
+    assert out["hail_size_in"].tolist()[1] == 1.75
+    assert out[["wind_speed_kt", "hail_size_in"]].iloc[2].isna().all()
+    assert out["era"].tolist() == ["1950-1954"] * 3
+
+
+@given(year=st.integers(min_value=1950, max_value=2100))
+def test_every_year_has_the_coverage_era_it_falls_in(year: int) -> None:
+    expected = "1950-1954" if year < 1955 else "1955-1992" if year < 1993 else "1993-1995" if year < 1996 else "1996+"
+    assert coverage_era(year) == expected
+    assert eras(pd.Series([year], dtype="int32")).tolist() == [expected]
+
+
+damages = st.one_of(st.none(), st.just(0.0), st.floats(min_value=0.01, max_value=1e10))
+
+
+@given(rows=st.lists(st.tuples(st.integers(min_value=1950, max_value=2030), damages), min_size=1, max_size=40))
+def test_damage_label_is_defined_per_era(rows: list[tuple[int, float | None]]) -> None:
+    frame = pd.DataFrame(
+        {
+            "year": pd.Series([y for y, _ in rows], dtype="int32"),
+            "damage_property_usd": pd.Series([np.nan if d is None else d for _, d in rows], dtype="float64"),
+        }
+    )
+    labels = label_damage(frame)
+    for (year, damage), label in zip(rows, labels, strict=True):
+        if damage is not None:
+            assert label == (1.0 if damage > 0 else 0.0)  # explicit "0.00K" is "no damage" in every era
+        elif year >= 1996:
+            assert np.isnan(label)  # blank from 1996 on: unknown, neither trains nor evaluates
+        else:
+            assert label == 0.0  # blank before 1996: no damage reported

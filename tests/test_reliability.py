@@ -37,7 +37,7 @@ def scored_inputs(
             ingest.ingest_file(item, str(root / "raw"))
         curated = prepare.prepare(ingest.raw_files(str(root / "raw")), str(root / "curated"))
         result = train(prepare.read_curated(curated), TrainConfig())
-    stored = model_store.save(str(root / "models"), result, curated.version, TrainConfig(), b"png")
+    stored = model_store.save(str(root / "models"), result, curated.version, TrainConfig(), {"curves.png": b"png"})
     return curated, stored
 
 

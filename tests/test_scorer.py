@@ -27,9 +27,13 @@ def _frame(rng: np.random.Generator, n: int, types: list[str], states: list[str]
     frame["event_type"] = rng.choice(types, n)
     frame["state"] = rng.choice(states, n)
     frame["cz_type"] = rng.choice(["C", "Z"], n)
-    magnitude = rng.gamma(2.0, 1.0, n)
-    magnitude[rng.random(n) < 0.2] = np.nan
-    frame["magnitude"] = magnitude
+    frame["magnitude_type"] = rng.choice(["EG", "MS", None], n)
+    frame["era"] = rng.choice(["1993-1995", "1996+"], n)
+    wind, hail = rng.gamma(2.0, 20.0, n), rng.gamma(2.0, 0.5, n)
+    wind[rng.random(n) < 0.4] = np.nan
+    hail[rng.random(n) < 0.5] = np.nan
+    frame["wind_speed_kt"] = wind
+    frame["hail_size_in"] = hail
     frame["duration_minutes"] = rng.integers(0, 600, n)
     frame["begin_hour_local"] = rng.integers(0, 24, n)
     frame["month"] = rng.integers(1, 13, n)

@@ -13,12 +13,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
-from mlwf.errors import UserError
+from mlwf.errors import RefusedError, UserError
 
 T = TypeVar("T")
 TRAIN_ENGINES = ("auto", "sklearn", "dask-ml")  # workflows.storm.model.ENGINES, without importing the ML stack
 
 EXIT_USER_ERROR = 2
+EXIT_REFUSED = 3  # the run finished, but a check (the promotion gate) refused to publish its result
 
 
 class _Parser(argparse.ArgumentParser):
@@ -36,6 +37,15 @@ def _year(text: str) -> int:
             f"year {value} is outside 1950-2100 (the Storm Events database starts in 1950)"
         )
     return value
+
+
+def _year_range(text: str) -> str:
+    first, _, last = text.partition("-")
+    _year(first)
+    _year(last or first)
+    if int(first) > int(last or first):
+        raise argparse.ArgumentTypeError(f"{text!r}: the first year is after the last")
+    return text
 
 
 def _duration(text: str) -> timedelta:
@@ -61,7 +71,19 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--years", type=_year, nargs="+", metavar="YEAR", help="only these data years")
     demo.add_argument("--split-year", type=_year, help="first test year (default: the last year in the data)")
     demo.add_argument("--engine", choices=TRAIN_ENGINES, help="training engine (default: auto, by data size)")
+    demo.add_argument(
+        "--train-years",
+        type=_year_range,
+        metavar="FIRST-LAST",
+        help="training years, e.g. 1996-2018 (default: the evaluation years' coverage era)",
+    )
+    demo.add_argument(
+        "--force-promote",
+        action="store_true",
+        help="publish the trained model even if the promotion gate refuses it (recorded in its metadata)",
+    )
     demo.add_argument("--json", action="store_true", help="print the run summary as JSON")
+    demo.add_argument("-v", "--verbose", action="store_true", help="also show Prefect's and Dask's INFO logs")
 
     affected = commands.add_parser("affected", help="which stacks, environments and flows a change touches")
     affected.add_argument("--base", required=True, help="git ref to compare with (e.g. origin/main)")
@@ -167,6 +189,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _reap(args)
         if args.command == "rehearse":
             return _rehearse(args)
+    except RefusedError as exc:
+        print(f"mlwf: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
     except UserError as exc:
         print(f"mlwf: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
@@ -384,42 +409,72 @@ def _demo(args: argparse.Namespace) -> int:
     if workload.demo is None:
         raise UserError(f"the {workload.name} workload has no demo")
     run = workload.load(workload.demo)
-    given = {"source": args.source, "years": args.years, "split_year": args.split_year, "engine": args.engine}
+    given = {
+        "source": args.source,
+        "years": args.years,
+        "split_year": args.split_year,
+        "engine": args.engine,
+        "train_years": args.train_years,
+        "force_promote": args.force_promote or None,
+    }
     options = {"output": args.output, **{k: v for k, v in given.items() if v is not None}}
     accepted = inspect.signature(run).parameters
     unknown = [k for k in options if k not in accepted]
     if unknown:
         flags = ", ".join("--" + k.replace("_", "-") for k in unknown)
         raise UserError(f"the {workload.name} workload's demo takes no {flags}")
-    _quiet_runtime()
+    _quiet_runtime(args.verbose)
+    if not args.json:  # JSON is for programs: the document alone
+        from mlwf import progress
+
+        progress.install(progress.Console(sys.stdout))
     result = run(**options)
     if args.json:
         print(json.dumps(result.data, indent=2, default=str))
     else:
         print("\n".join(result.lines))
+    if result.refused:
+        print(f"mlwf: {result.refused}", file=sys.stderr)
+        return EXIT_REFUSED
     return 0
 
 
-def _quiet_runtime() -> None:
-    """Offline-friendly Prefect defaults, Dask at warnings only, and no tracebacks in Prefect's
-    logs for user errors (they are reported once, as one line)."""
+def _quiet_runtime(verbose: bool = False) -> None:
+    """Offline-friendly Prefect defaults; on the console, Prefect's and Dask's INFO logs only if
+    ``verbose``, and user errors not at all (the CLI reports them once, as one line). What
+    Prefect sends to its API (the UI's run logs) is unchanged."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LOG_PRINTS", "true")
     # The temporary API server needs more than Prefect's default 20 s on a busy 2-core machine.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-    import prefect  # noqa: F401  (configures Prefect's logging handlers)
+    from prefect.logging.configuration import ensure_logging_setup
+    from prefect.logging.handlers import PrefectConsoleHandler
 
-    logging.getLogger("distributed").setLevel(logging.WARNING)
+    ensure_logging_setup()
 
-    for handler in logging.getLogger("prefect").handlers:
-        handler.addFilter(_drop_user_error_tracebacks)
+    logging.getLogger("distributed").setLevel(logging.INFO if verbose else logging.WARNING)
+    for handler in logging.getLogger().handlers:  # Prefect's console handler is the root logger's
+        if isinstance(handler, PrefectConsoleHandler):
+            handler.addFilter(_not_a_user_error)
+            if not verbose:
+                handler.setLevel(logging.WARNING)
 
 
-def _drop_user_error_tracebacks(record: logging.LogRecord) -> bool:
+def _not_a_user_error(record: logging.LogRecord) -> bool:
+    """Leave out of the console the records of a run that ended in a user error: Prefect logs the
+    exception with its traceback, then the final state, and the CLI prints the one line."""
     if record.exc_info and isinstance(record.exc_info[1], UserError):
-        record.exc_info = None
-        record.exc_text = None
-    return True
+        return False
+    if record.levelno < logging.ERROR or "Finished in state Failed" not in (message := record.getMessage()):
+        return True
+    return not any(f"{name}:" in message for name in _user_error_names(UserError))
+
+
+def _user_error_names(kind: type[Exception]) -> set[str]:
+    names = {kind.__name__}
+    for sub in kind.__subclasses__():
+        names |= _user_error_names(sub)
+    return names
 
 
 if __name__ == "__main__":  # pragma: no cover

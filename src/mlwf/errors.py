@@ -16,3 +16,12 @@ class BadInputFileError(UserError):
         super().__init__(f"{name}: {reason}")
         self.name = name
         self.reason = reason
+
+
+class RefusedError(UserError):
+    """A run did its work but a check refused to publish its result (the CLI exits 3).
+    ``details`` is what the run produced, for its summary."""
+
+    def __init__(self, message: str, details: dict[str, object] | None = None) -> None:
+        super().__init__(message)
+        self.details = details or {}

@@ -92,6 +92,12 @@ def read_json(url: str) -> Any:
         return json.loads(handle.read())
 
 
+def read_bytes(url: str) -> bytes:
+    fs, path = url_to_fs(url)
+    with fs.open(path, "rb") as handle:
+        return bytes(handle.read())
+
+
 def exists(url: str) -> bool:
     fs, path = url_to_fs(url)
     return bool(fs.exists(path))

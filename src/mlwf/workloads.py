@@ -142,6 +142,7 @@ class Demo:
 
     data: dict[str, Any]
     lines: list[str]
+    refused: str | None = None  # the run finished but refused to publish its result: why, in a line
 
 
 @dataclass(frozen=True)

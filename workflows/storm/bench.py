@@ -35,6 +35,15 @@ from workflows.storm.scorer import LinearScorer
 
 ROWS_PER_FILE = 250_000
 OUT_OF_CORE_ROWS_PER_FILE = 100_000
+# The cleaned real events, cached per curated schema (a new schema has other columns).
+BASE = f"base-v{prepare.SCHEMA_VERSION}.parquet"
+JITTER = (
+    ("wind_speed_kt", 0.05),
+    ("hail_size_in", 0.05),
+    ("duration_minutes", 0.1),
+    ("begin_lat", 0.01),
+    ("begin_lon", 0.01),
+)
 SCORED_COLUMNS = list(dict.fromkeys([*score.KEY_COLUMNS, *INPUT_COLUMNS]))
 TARGETS = {
     "scoring_speedup_vs_sklearn": (">=", 1.8),
@@ -121,7 +130,7 @@ def measure(run: Callable[[int], Any], repeats: int, rows: int) -> dict[str, Any
 
 def base_events(source: Path, cache: Path) -> pd.DataFrame:
     """The real events, cleaned once (cached as Parquet)."""
-    path = cache / "base.parquet"
+    path = cache / BASE
     if not path.exists():
         files = [f.url for f in ingest.list_source(str(source))]
         frame = pd.concat([clean_details(prepare.read_raw_file(url)) for url in files], ignore_index=True)
@@ -132,7 +141,8 @@ def base_events(source: Path, cache: Path) -> pd.DataFrame:
 
 def enlarged(base: pd.DataFrame, rows: int, cache: Path, rows_per_file: int = ROWS_PER_FILE) -> Path:
     """``rows`` events resampled from the real ones with small jitter, as Parquet files."""
-    folder = cache / (f"rows-{rows}" if rows_per_file == ROWS_PER_FILE else f"rows-{rows}-by-{rows_per_file}")
+    name = f"rows-{rows}" if rows_per_file == ROWS_PER_FILE else f"rows-{rows}-by-{rows_per_file}"
+    folder = cache / f"v{prepare.SCHEMA_VERSION}-{name}"
     if (folder / "_DONE").exists():
         return folder
     shutil.rmtree(folder, ignore_errors=True)
@@ -142,7 +152,7 @@ def enlarged(base: pd.DataFrame, rows: int, cache: Path, rows_per_file: int = RO
         count = min(rows_per_file, rows - start)
         part = base.iloc[rng.integers(0, len(base), count)].reset_index(drop=True)
         part["event_id"] = np.arange(start, start + count, dtype="int64")
-        for column, scale in (("magnitude", 0.05), ("duration_minutes", 0.1), ("begin_lat", 0.01), ("begin_lon", 0.01)):
+        for column, scale in JITTER:
             part[column] = part[column] * (1 + rng.normal(0, scale, count))
         part.to_parquet(folder / f"part-{index:04d}.parquet", index=False)
     (folder / "_DONE").write_text("")
@@ -295,8 +305,8 @@ def _train_model(cache: Path) -> model_store.StoredModel:
     cached rather than shipped inside the graph)."""
     from workflows.storm.model import train
 
-    result = train(dd.read_parquet(str(cache / "base.parquet")), TrainConfig())
-    return model_store.save(str(cache / "models"), result, "bench", TrainConfig(), b"")
+    result = train(dd.read_parquet(str(cache / BASE)), TrainConfig())
+    return model_store.save(str(cache / "models"), result, "bench", TrainConfig(), {})
 
 
 def _training(base: pd.DataFrame, sizes: Sizes, cache: Path) -> dict[str, Any]:
@@ -396,7 +406,7 @@ def _orchestration(repo_root: Path, cache: Path) -> dict[str, Any]:
     with dask_client(LocalSpec()):
         curated = prepare.prepare(ingest.raw_files(zones.raw), zones.curated)
         result = train(prepare.read_curated(curated), TrainConfig())
-        stored = model_store.save(zones.models, result, curated.version, TrainConfig(), b"")
+        stored = model_store.save(zones.models, result, curated.version, TrainConfig(), {})
         score.score(prepare.read_curated(curated), curated.version, stored, zones.scores)
     plain_seconds = time.perf_counter() - started
     return {

@@ -6,13 +6,24 @@ Light on purpose (numpy, pandas, pyarrow only): Dask workers that score import t
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-CATEGORICAL = ("event_type", "state", "cz_type")
-NUMERIC = ("magnitude", "duration_minutes", "begin_hour_local", "month", "tor_f_scale", "begin_lat", "begin_lon")
+CATEGORICAL = ("event_type", "state", "cz_type", "magnitude_type", "era")
+NUMERIC = (
+    "wind_speed_kt",
+    "hail_size_in",
+    "duration_minutes",
+    "begin_hour_local",
+    "month",
+    "tor_f_scale",
+    "begin_lat",
+    "begin_lon",
+)
 INPUT_COLUMNS = CATEGORICAL + NUMERIC
 # Tornado ratings in any letter case ("EF1", "ef1", "Ef1"): a lookup is cheaper than upper-casing.
 _F_SCALE = {f"{prefix}{i}": float(i) for i in range(6) for prefix in ("F", "f", "EF", "Ef", "eF", "ef")}
@@ -20,10 +31,11 @@ _F_SCALE_KEYS = pa.array(list(_F_SCALE), pa.string())
 _F_SCALE_VALUES = np.array([*_F_SCALE.values(), np.nan])  # position -1: not a rating
 
 
-def numeric_arrays(frame: pd.DataFrame) -> dict[str, np.ndarray]:
-    """The numeric inputs as floats (NaN where missing), skewed and coded ones made model-friendly."""
+def numeric_arrays(frame: pd.DataFrame, columns: Iterable[str] = NUMERIC) -> dict[str, np.ndarray]:
+    """Numeric inputs as floats (NaN where missing), skewed and coded ones made model-friendly.
+    ``columns`` are the ones a model uses (a model stored by older code names its own)."""
     out = {}
-    for column in NUMERIC:
+    for column in columns:
         if column == "tor_f_scale":
             out[column] = _F_SCALE_VALUES[lookup(_strings(frame[column]), _F_SCALE_KEYS)]
         elif column == "duration_minutes":
@@ -47,7 +59,7 @@ def numeric_values(
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """The ``numeric`` inputs with missing values imputed by ``medians``, and the missing-value
     masks of the ``indicators`` columns."""
-    arrays = numeric_arrays(frame)
+    arrays = numeric_arrays(frame, dict.fromkeys([*numeric, *indicators]))
     imputed = {c: np.where(np.isnan(arrays[c]), medians[c], arrays[c]) for c in numeric}
     return imputed, {c: np.isnan(arrays[c]) for c in indicators}
 

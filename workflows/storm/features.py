@@ -91,7 +91,7 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
         """The design matrix of a pandas frame (float64, one row per event)."""
         blocks = []
         rows = np.arange(len(frame))
-        for column in CATEGORICAL:
+        for column in self.categories_:  # a model stored by older code has its own columns
             codes = self.codes(frame, column)
             block = np.zeros((len(frame), len(self.categories_[column])))
             seen = codes >= 0
@@ -113,7 +113,11 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
     def encoded_frame(self, X: dd.DataFrame) -> dd.DataFrame:
         """The design matrix of a dask frame as a dask frame of floats, partition by partition."""
         meta = pd.DataFrame({name: pd.Series(dtype="float64") for name in self.feature_names_})
-        return X[list(INPUT_COLUMNS)].map_partitions(self._encode_frame, meta=meta)
+        return X[self.input_columns()].map_partitions(self._encode_frame, meta=meta)
+
+    def input_columns(self) -> list[str]:
+        """The curated columns this fitted encoder reads."""
+        return [*self.categories_, *dict.fromkeys([*self.numeric_, *self.indicators_])]
 
     def _encode_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(self.encode(frame), columns=self.feature_names_, index=frame.index)

@@ -15,12 +15,12 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 import mlwf
-from mlwf import storage
-from mlwf.errors import UserError
+from mlwf import progress, storage
+from mlwf.errors import RefusedError, UserError
 from workflows.storm import model_store, stages
 from workflows.storm.ingest import NCEI_SOURCE
-from workflows.storm.model import TrainConfig
-from workflows.storm.report import markdown_summary, metrics_table
+from workflows.storm.model import TrainConfig, year_range
+from workflows.storm.report import metrics_table
 from workflows.storm.zones import Zones
 
 LOCAL = "local"
@@ -66,13 +66,20 @@ def train_flow(
     data_root: str | None = None,
     environments_dir: str = "environments",
     max_workers: int | None = None,
+    train_years: str | None = None,
+    force_promote: bool = False,
 ) -> dict[str, Any]:
-    """Train and store the damage model on the current curated data; returns its metadata."""
+    """Train on the current curated data and store the model; it becomes current only if it
+    passes the promotion gate (the run fails otherwise, or ``force_promote`` overrides it).
+    ``train_years`` is "FIRST-LAST" (default: the evaluation years' coverage era)."""
     zones = Zones(mlwf.data_root(env, data_root, environments_dir))
     curated = _curated(zones)
+    config = TrainConfig(split_year=split_year, engine=engine, train_years=year_range(train_years))
     with mlwf.cluster(env, data_root, max_workers=max_workers, environments_dir=environments_dir):
-        stored = stages.train_model(zones, curated, TrainConfig(split_year=split_year, engine=engine))
-    return stored.metadata
+        training = stages.train_model(zones, curated, config, force_promote)
+    if training.refused:
+        raise RefusedError(training.line, training.candidate.metadata)
+    return training.candidate.metadata
 
 
 @flow(name="storm-score")
@@ -103,31 +110,47 @@ def storm_damage_pipeline(
     engine: str = "auto",
     environments_dir: str = "environments",
     max_workers: int | None = None,
+    train_years: str | None = None,
+    force_promote: bool = False,
 ) -> dict[str, Any]:
     """Ingest, prepare, train, score and report on one cluster; publish the report as artifacts.
-    ``max_workers`` lets an AWS run's cluster grow beyond the environment's default, up to its
-    tier's cap."""
+
+    The trained model scores only if it passes the promotion gate; otherwise the current model
+    (if any) scores, the report says why, and the run ends Failed. ``max_workers`` lets an AWS
+    run's cluster grow beyond the environment's default, up to its tier's cap."""
+    progress.announce_flow_run()
     zones = Zones(mlwf.data_root(env, data_root, environments_dir))
+    config = TrainConfig(split_year=split_year, engine=engine, train_years=year_range(train_years))
     ingested = stages.ingest_all(source, years, zones)
     with mlwf.cluster(env, data_root, max_workers=max_workers, environments_dir=environments_dir) as run:
         cluster = str(run.client.scheduler_info()["address"])
         curated = stages.prepare_curated(zones)
-        stored = stages.train_model(zones, curated, TrainConfig(split_year=split_year, engine=engine))
-        scores = stages.score_events(zones, curated, stored, score_years)
-    written = stages.write_report(zones, stored, scores, ingested)
-    create_table_artifact(key="storm-damage-metrics", table=metrics_table(stored.metadata["metrics"]))
-    create_markdown_artifact(
-        key="storm-damage-report", markdown=markdown_summary(stored.metadata, scores.meta, asdict(ingested))
-    )
-    return {
+        training = stages.train_model(zones, curated, config, force_promote)
+        serving = training.serving
+        scores = None if serving is None else stages.score_events(zones, curated, serving, score_years)
+    written = stages.write_report(zones, training, scores, ingested)
+    candidate = training.candidate.metadata
+    create_table_artifact(key="storm-damage-metrics", table=metrics_table(candidate["metrics"]))
+    report_md = storage.join(written.url, "report.md")
+    create_markdown_artifact(key="storm-damage-report", markdown=storage.read_bytes(report_md).decode())
+    result = {
         "data_root": zones.root,
         "curated_version": curated.version,
-        "model_version": stored.version,
-        "metrics": stored.metadata["metrics"],
-        "engine": stored.metadata["engine"],
-        "scores": scores.url,
-        "scored_rows": scores.meta.get("rows"),
-        "report": storage.join(written.url, "report.md"),
+        "model_version": training.candidate.version,
+        "promotion": training.line,
+        "serving_model": serving.version if serving else None,
+        "metrics": candidate["metrics"],
+        "engine": candidate["engine"],
+        "train_window": candidate.get("train_window"),
+        "drift_warnings": [
+            f["feature"] for f in candidate.get("drift", {}).get("features", []) if f["level"] != "stable"
+        ],
+        "scores": None if scores is None else scores.url,
+        "scored_rows": None if scores is None else scores.meta.get("rows"),
+        "report": report_md,
         "quarantined": dict(ingested.quarantined),
         "cluster": cluster,
     }
+    if training.refused:
+        raise RefusedError(training.line, result)
+    return result

@@ -35,8 +35,11 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from mlwf.errors import UserError
-from workflows.storm.features import INPUT_COLUMNS, FeatureEncoder, aliased_features
+from workflows.storm import drift
+from workflows.storm.encoding import numeric_view
+from workflows.storm.features import CATEGORICAL, INPUT_COLUMNS, NUMERIC, FeatureEncoder, aliased_features
 from workflows.storm.parse import label_damage
+from workflows.storm.schema import coverage_era, era_start
 from workflows.storm.scorer import LinearScorer
 
 log = logging.getLogger(__name__)
@@ -60,10 +63,31 @@ class TrainConfig:
     C: float = 1.0  # inverse L2 strength, for the penalised solvers
     max_iter: int = 100
     engine: str = "auto"  # "auto" (by data size), "sklearn" (one worker) or "dask-ml" (the cluster)
+    # First and last training year; default: the evaluation years' coverage era, before them.
+    train_years: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
             raise UserError(f"unknown training engine {self.engine!r}: expected one of {', '.join(ENGINES)}")
+        if self.train_years is not None:
+            first, last = self.train_years
+            if first > last:
+                raise UserError(f"training years {first}-{last}: the first year is after the last")
+            object.__setattr__(self, "train_years", (int(first), int(last)))
+
+
+def year_range(text: str | None) -> tuple[int, int] | None:
+    """ "1996-2018" (or one year, "2010") as (first, last); None stays None."""
+    if text is None:
+        return None
+    first, _, last = str(text).strip().partition("-")
+    try:
+        years = (int(first), int(last or first))
+    except ValueError:
+        raise UserError(f"training years {text!r}: expected FIRST-LAST, e.g. 1996-2018") from None
+    if not all(1950 <= y <= 2100 for y in years):
+        raise UserError(f"training years {text!r} are outside 1950-2100")
+    return years
 
 
 @dataclass
@@ -75,6 +99,8 @@ class TrainResult:
     rows: dict[str, float]
     seconds: dict[str, float]
     engine: str
+    train_window: str  # which years trained, and why
+    drift: dict[str, Any]
     test_labels: np.ndarray = field(repr=False)
     test_scores: dict[str, np.ndarray] = field(repr=False)
 
@@ -94,6 +120,37 @@ def time_split(years: list[int], split_year: int | None) -> tuple[list[int], lis
     return train, test
 
 
+def training_years(earlier: list[int], first_test: int, window: tuple[int, int] | None) -> tuple[list[int], str]:
+    """The training years among ``earlier`` (the data's years before ``first_test``) and why.
+
+    A ``window`` is taken as given (it must end before the evaluation years). By default the
+    model trains on the evaluation years' coverage era: what the database recorded, and how it
+    wrote missing damage, changed by era (see `workflows.storm.schema.ERAS`). When that era has
+    no earlier years in the data, every earlier year trains, and the report says so."""
+    if window is not None:
+        first, last = window
+        if last >= first_test:
+            raise UserError(f"training years {first}-{last} overlap the evaluation years (from {first_test})")
+        chosen = [y for y in earlier if first <= y <= last]
+        if not chosen:
+            raise UserError(
+                f"no data in training years {first}-{last} (the data before {first_test}: {earlier[0]}-{earlier[-1]})"
+            )
+        return chosen, f"{_span(chosen)}, as requested"
+    start = era_start(first_test)
+    chosen = [y for y in earlier if y >= start]
+    if chosen:
+        return chosen, f"{_span(chosen)}: the evaluation years' coverage era ({coverage_era(first_test)})"
+    return earlier, (
+        f"{_span(earlier)}: the evaluation years' era ({coverage_era(first_test)}) has no earlier data, "
+        "so every earlier year"
+    )
+
+
+def _span(years: list[int]) -> str:
+    return f"{years[0]}" if years[0] == years[-1] else f"{years[0]}-{years[-1]}"
+
+
 def evaluate(y_true: np.ndarray, p: np.ndarray) -> dict[str, float]:
     """ROC AUC, PR AUC (average precision) and log loss of probabilities ``p``."""
     p = np.clip(p, 1e-7, 1 - 1e-7)
@@ -107,7 +164,9 @@ def evaluate(y_true: np.ndarray, p: np.ndarray) -> dict[str, float]:
 
 
 def with_target(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.assign(**{TARGET: label_damage(frame)})
+    """The events whose label is known, with it (see `workflows.storm.parse.label_damage`)."""
+    labelled = frame.assign(**{TARGET: label_damage(frame)})
+    return labelled[labelled[TARGET].notna()]
 
 
 def _encode_with_target(frame: pd.DataFrame, encoder: FeatureEncoder) -> pd.DataFrame:
@@ -202,30 +261,44 @@ def fit_classifier(
     return model, engine
 
 
-def train(curated: dd.DataFrame, config: TrainConfig) -> TrainResult:
-    """Fit on the training years of ``curated`` and evaluate on the test years."""
+def train(curated: dd.DataFrame, config: TrainConfig, champion: Pipeline | None = None) -> TrainResult:
+    """Fit on the training years of ``curated`` and evaluate on the test years: the model, the
+    constant baseline and (if given) the ``champion`` on the same rows, and the drift of every
+    input between the training and the test rows. Events whose label is unknown take no part."""
+    columns = [*INPUT_COLUMNS, "damage_property_usd", "year"]
+    if champion is not None:
+        columns += [c for c in champion.named_steps["features"].input_columns() if c not in columns]
     # Read once and keep in (spillable) worker memory: the encoder's statistics, the fit and the
     # evaluation all pass over it.
-    frame = curated[[*INPUT_COLUMNS, "damage_property_usd", "year"]].map_partitions(with_target).persist()
-    years = [int(y) for y in frame["year"].drop_duplicates(split_out=1).compute()]
-    train_years, test_years = time_split(years, config.split_year)
-    train_frame = frame[frame["year"] < test_years[0]]
+    frame = curated[columns].map_partitions(with_target).persist()
+    years, unknown = compute(
+        frame["year"].drop_duplicates(split_out=1),
+        curated[["damage_property_usd", "year"]].map_partitions(_unknown_labels, meta=("unknown", "i8")).sum(),
+    )
+    years = [int(y) for y in years]
+    earlier, test_years = time_split(years, config.split_year)
+    train_years, window = training_years(earlier, test_years[0], config.train_years)
+    train_frame = frame[(frame["year"] >= train_years[0]) & (frame["year"] < test_years[0])]
     test_frame = frame[frame["year"] >= test_years[0]]
 
     started = time.perf_counter()
     encoder = FeatureEncoder(min_frequency=config.min_frequency).fit(train_frame)
-    rows, positive_rate = compute(train_frame.shape[0], train_frame[TARGET].mean())
+    rows, positive_rate, quantiles = compute(train_frame.shape[0], train_frame[TARGET].mean(), _quantiles(train_frame))
     model, engine = fit_classifier(train_frame, encoder, config, int(rows))
     encoder = model.named_steps["features"]
     seconds = {"fit": time.perf_counter() - started}
 
-    scorer = LinearScorer.from_pipeline(model)
-    p_model, y_test = compute(
-        test_frame.map_partitions(lambda f: pd.Series(scorer.predict_proba(f), index=f.index), meta=("p", "f8")),
-        test_frame[TARGET],
+    scorers = {"model": LinearScorer.from_pipeline(model)}
+    if champion is not None:
+        scorers["champion"] = LinearScorer.from_pipeline(champion)
+    p_test, y_test = compute(
+        test_frame.map_partitions(_score_all, scorers, meta=dict.fromkeys(scorers, "f8")), test_frame[TARGET]
     )
+    edges = {c: np.unique(quantiles[c].dropna().to_numpy()) for c in quantiles.columns}
+    train_profile, test_profile = compute(*(_profile(part, edges) for part in (train_frame, test_frame)))
     y_test_np = y_test.to_numpy(dtype=int)
-    scores = {"model": p_model.to_numpy(), "baseline": np.full(len(y_test_np), float(positive_rate))}
+    scores = {name: p_test[name].to_numpy() for name in scorers}
+    scores["baseline"] = np.full(len(y_test_np), float(positive_rate))
     features = len(encoder.feature_names_)
     if engine == "dask-ml" and choose_engine("auto", int(rows), features, psutil.virtual_memory().total) == "sklearn":
         # The distributed fit on data that fits here: judge it against scikit-learn on the same matrix.
@@ -236,17 +309,44 @@ def train(curated: dd.DataFrame, config: TrainConfig) -> TrainResult:
         scores["sklearn"] = reference.predict_proba(X_test)[:, 1]
     metrics = {name: evaluate(y_test_np, p) for name, p in scores.items()}
     log.info("trained on %s with %s, tested on %s: %s", train_years, engine, test_years, metrics["model"])
+    drifts = drift.compare(train_profile, test_profile)
     return TrainResult(
         model=model,
         metrics=metrics,
         train_years=train_years,
         test_years=test_years,
-        rows={"train": int(rows), "test": len(y_test_np), "positive_rate_train": float(positive_rate)},
+        rows={
+            "train": int(rows),
+            "test": len(y_test_np),
+            "positive_rate_train": float(positive_rate),
+            "unknown_label": int(unknown),
+        },
         seconds=seconds,
         engine=engine,
+        train_window=window,
+        drift=drift.as_json(drifts, drift.gap_warning(train_years, test_years)),
         test_labels=y_test_np,
         test_scores=scores,
     )
+
+
+def _unknown_labels(frame: pd.DataFrame) -> pd.Series:
+    return label_damage(frame).isna().astype("int64")
+
+
+def _score_all(frame: pd.DataFrame, scorers: dict[str, LinearScorer]) -> pd.DataFrame:
+    return pd.DataFrame({name: s.predict_proba(frame) for name, s in scorers.items()}, index=frame.index)
+
+
+def _quantiles(train_frame: dd.DataFrame) -> dd.DataFrame:
+    """The training numerics' decile values (dask's approximate quantiles), the drift bins' edges."""
+    numeric = train_frame[list(NUMERIC)].map_partitions(numeric_view, meta=dict.fromkeys(NUMERIC, "float64"))
+    return numeric.quantile(list(np.arange(1, drift.BINS) / drift.BINS))
+
+
+def _profile(frame: dd.DataFrame, edges: dict[str, np.ndarray]) -> Any:
+    parts = [delayed(drift.profile)(part, edges, CATEGORICAL) for part in frame.to_delayed()]
+    return delayed(sum)(parts, drift.Profile())
 
 
 def predict_proba(model: Pipeline, frame: pd.DataFrame) -> np.ndarray:

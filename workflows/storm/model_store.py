@@ -2,15 +2,18 @@
 
 A version is keyed by the training data's version, the training parameters and the code
 version, so retraining on the same inputs publishes nothing new. Each version folder holds
-``model.pkl`` (the fitted pipeline) and ``metadata.json`` (data fingerprint, code and library
-versions, metrics, the input columns scoring needs). Pickles run code when loaded: load only
-from the platform's own store.
+``model.pkl`` (the fitted pipeline), ``metadata.json`` (data fingerprint, code and library
+versions, metrics, the promotion gate's decision, the input columns scoring needs), the
+evaluation plots and ``report.md``. A model the promotion gate refused is stored the same way
+under ``<models>/<name>/_rejected/``, where it never becomes current. Pickles run code when
+loaded: load only from the platform's own store.
 """
 
 from __future__ import annotations
 
 import io
 import pickle
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -21,8 +24,12 @@ from mlwf import storage
 from mlwf.errors import UserError
 from mlwf.versions import code_version, package_versions
 from workflows.storm.features import INPUT_COLUMNS
+from workflows.storm.gate import Decision
 from workflows.storm.model import TrainConfig, TrainResult
 from workflows.storm.workload import MODEL_NAME
+
+REJECTED = "_rejected"  # under the model's folder: refused candidates, kept for inspection
+IMAGES = ("curves", "drift")  # <name>.png in a version folder
 
 
 @dataclass(frozen=True)
@@ -46,11 +53,25 @@ def find(models_url: str, data_version: str, config: TrainConfig) -> StoredModel
     return load(models_url, current.version)
 
 
+UNGATED = Decision(True, (), "nothing: stored without the promotion gate")
+
+
 def save(
-    models_url: str, result: TrainResult, data_version: str, config: TrainConfig, curves_png: bytes
+    models_url: str,
+    result: TrainResult,
+    data_version: str,
+    config: TrainConfig,
+    files: dict[str, bytes],
+    decision: Decision = UNGATED,
+    champion: str | None = None,
+    render: Callable[[dict[str, Any]], str] | None = None,
 ) -> StoredModel:
-    """Publish a trained model, its metadata and its evaluation curves as a new version."""
+    """Publish a trained model, its metadata and ``files`` (plots) as a version: the current
+    one if ``decision`` publishes it, else a rejected one that never becomes current.
+    ``render(metadata)`` is the model's report.md."""
     base = storage.join(models_url, MODEL_NAME)
+    if not decision.publishes:
+        base = storage.join(base, REJECTED)
     version = version_for(data_version, config)
     metadata = {
         "name": MODEL_NAME,
@@ -63,26 +84,45 @@ def save(
         "input_columns": list(INPUT_COLUMNS),
         "features": list(result.model.named_steps["features"].feature_names_),
         "train_years": result.train_years,
+        "train_window": result.train_window,
         "test_years": result.test_years,
         "rows": result.rows,
         "engine": result.engine,
         "metrics": result.metrics,
+        "drift": result.drift,
+        "promotion": {**decision.as_json(), "champion": champion},
     }
 
     def write(target: str) -> dict[str, Any]:
         storage.write_bytes(storage.join(target, "model.pkl"), pickle.dumps(result.model))
-        storage.write_bytes(storage.join(target, "curves.png"), curves_png)
+        for name, data in files.items():
+            storage.write_bytes(storage.join(target, name), data)
+        if render is not None:
+            storage.write_bytes(storage.join(target, "report.md"), render(metadata).encode())
         storage.write_json(storage.join(target, "metadata.json"), metadata)
-        return {"metrics": result.metrics}
+        return {"metrics": result.metrics, "promotion": decision.verdict}
 
     published = storage.publish(base, version, write)
     return StoredModel(result.model, version, published.url, metadata)
 
 
+def champion(models_url: str) -> tuple[StoredModel | None, str | None]:
+    """The current model, if any, or why it cannot be used (unreadable)."""
+    try:
+        return load(models_url), None
+    except UserError as exc:
+        if storage.current(storage.join(models_url, MODEL_NAME)) is None:
+            return None, None
+        return None, f"the current model cannot be loaded ({exc})"
+
+
 def load(models_url: str, version: str | None = None) -> StoredModel:
     """The current model (or a given version); a clear error if there is none or it is broken."""
     base = storage.join(models_url, MODEL_NAME)
-    published = storage.current(base) if version is None else storage.find(base, version)
+    if version is None:
+        published = storage.current(base)
+    else:  # a rejected version can be scored when asked for by name
+        published = storage.find(base, version) or storage.find(storage.join(base, REJECTED), version)
     if published is None:
         raise UserError(
             f"no model in {base}: run train first"
@@ -94,9 +134,7 @@ def load(models_url: str, version: str | None = None) -> StoredModel:
         raise UserError(f"model version {version} in {base} has no model.pkl")
     try:
         metadata = storage.read_json(storage.join(url, "metadata.json"))
-        fs, path = storage.url_to_fs(storage.join(url, "model.pkl"))
-        with fs.open(path, "rb") as handle:
-            model = _Unpickler(io.BytesIO(handle.read())).load()
+        model = _Unpickler(io.BytesIO(storage.read_bytes(storage.join(url, "model.pkl")))).load()
     except (pickle.UnpicklingError, EOFError, ValueError, KeyError, AttributeError, ImportError) as exc:
         raise UserError(f"model {url} is unreadable: {type(exc).__name__}: {exc}") from None
     if not isinstance(model, Pipeline) or "features" not in model.named_steps:
@@ -116,10 +154,14 @@ class _Unpickler(pickle.Unpickler):
         return super().find_class(_MOVED.get(module, module), name)
 
 
-def curves_png(stored: StoredModel) -> bytes:
-    fs, path = storage.url_to_fs(storage.join(stored.url, "curves.png"))
-    with fs.open(path, "rb") as handle:
-        return bytes(handle.read())
+def images(stored: StoredModel) -> dict[str, bytes]:
+    """The plots stored with a model, by name (older models have the curves only)."""
+    out = {}
+    for name in IMAGES:
+        url = storage.join(stored.url, f"{name}.png")
+        if storage.exists(url):
+            out[name] = storage.read_bytes(url)
+    return out
 
 
 def check_schema(stored: StoredModel, columns: list[str]) -> None:

@@ -14,9 +14,14 @@ import pandas as pd
 from workflows.storm.schema import (
     CANONICAL_EVENT_TYPES,
     EVENT_TYPE_ALIASES,
+    EXPLICIT_DAMAGE_FROM,
+    HAIL_EVENT_TYPES,
     OTHER_EVENT_TYPE,
     TIMEZONE_OFFSETS,
     TIMEZONE_TYPOS,
+    WIND_EVENT_TYPES,
+    WIND_MAGNITUDE_TYPES,
+    coverage_era,
 )
 
 _DAMAGE = re.compile(r"^\s*(?P<num>\d+(?:\.\d*)?|\.\d+)\s*(?P<unit>[HKMB]?)\s*$", re.IGNORECASE)
@@ -122,6 +127,10 @@ CURATED_DTYPES: dict[str, str] = {
     "damage_property_usd": "float64",
     "damage_crops_usd": "float64",
     "magnitude": "float64",
+    "magnitude_type": "string",
+    "wind_speed_kt": "float64",
+    "hail_size_in": "float64",
+    "era": "string",
     "tor_f_scale": "string",
     "begin_lat": "float64",
     "begin_lon": "float64",
@@ -155,6 +164,9 @@ def clean_details(raw: pd.DataFrame) -> pd.DataFrame:
     shift = pd.to_timedelta(-offsets, unit="h")
     duration = (end_local - begin_local).dt.total_seconds() / 60.0
     lat, lon = _number(raw["BEGIN_LAT"]), _number(raw["BEGIN_LON"])
+    event_type = canonical_event_types(raw["EVENT_TYPE"])
+    magnitude, magnitude_type = _number(raw["MAGNITUDE"]), _text(raw["MAGNITUDE_TYPE"])
+    wind, hail = split_magnitude(magnitude, event_type, magnitude_type)
     bad_location = ~lat.between(-90, 90) | ~lon.between(-180, 180) | ((lat == 0) & (lon == 0))
 
     out = pd.DataFrame(
@@ -165,7 +177,7 @@ def clean_details(raw: pd.DataFrame) -> pd.DataFrame:
             "month": (yearmonth % 100).fillna(0).astype("int8"),
             "state": _text(raw["STATE"]),
             "state_fips": _number(raw["STATE_FIPS"]),
-            "event_type": canonical_event_types(raw["EVENT_TYPE"]),
+            "event_type": event_type,
             "event_type_raw": raw["EVENT_TYPE"].fillna("").astype("string"),
             "cz_type": _text(raw["CZ_TYPE"]),
             "cz_name": _text(raw["CZ_NAME"]),
@@ -179,7 +191,11 @@ def clean_details(raw: pd.DataFrame) -> pd.DataFrame:
             "deaths": _count(raw["DEATHS_DIRECT"]) + _count(raw["DEATHS_INDIRECT"]),
             "damage_property_usd": parse_damage(raw["DAMAGE_PROPERTY"]),
             "damage_crops_usd": parse_damage(raw["DAMAGE_CROPS"]),
-            "magnitude": _number(raw["MAGNITUDE"]),
+            "magnitude": magnitude,
+            "magnitude_type": magnitude_type,
+            "wind_speed_kt": wind,
+            "hail_size_in": hail,
+            "era": eras(year),
             "tor_f_scale": _text(raw["TOR_F_SCALE"]),
             "begin_lat": lat.where(~bad_location),
             "begin_lon": lon.where(~bad_location),
@@ -189,9 +205,38 @@ def clean_details(raw: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
+def split_magnitude(
+    magnitude: pd.Series, event_type: pd.Series, magnitude_type: pd.Series
+) -> tuple[pd.Series, pd.Series]:
+    """MAGNITUDE as two quantities: wind speed in knots (wind events, or any event whose
+    MAGNITUDE_TYPE is EG/MG/ES/MS) and hail size in inches (hail events). Anything else has no
+    magnitude. A magnitude of 0 is how older files write "not measured" (a 0-knot wind or a
+    0-inch hailstone reported as an event is not a measurement) and is missing, as is a
+    negative one."""
+    measured = magnitude.where(magnitude > 0)
+    is_wind = event_type.isin(WIND_EVENT_TYPES).fillna(False) | magnitude_type.isin(WIND_MAGNITUDE_TYPES).fillna(False)
+    is_hail = event_type.isin(HAIL_EVENT_TYPES).fillna(False) & ~is_wind
+    return measured.where(is_wind).astype("float64"), measured.where(is_hail).astype("float64")
+
+
+def eras(year: pd.Series) -> pd.Series:
+    """The coverage era of each event's year (`workflows.storm.schema.coverage_era`)."""
+    return year.map({y: coverage_era(int(y)) for y in year.dropna().unique()}).astype("string")
+
+
 def label_damage(curated: pd.DataFrame) -> pd.Series:
-    """The training target: the event caused reported property damage (blank counts as none)."""
-    return (curated["damage_property_usd"].fillna(0) > 0).astype("int8")
+    """The training target, per era: 1 if the event caused reported property damage, 0 if not,
+    missing if unknown.
+
+    From 1996 (`EXPLICIT_DAMAGE_FROM`) the files write "no damage" explicitly ("0.00K"), so a
+    missing estimate (blank, or unreadable like "1?") is unknown: such events neither train nor
+    evaluate a model. Before 1996 the files wrote "0" or nothing for "no damage reported", so
+    a missing estimate counts as 0.
+    """
+    damage = curated["damage_property_usd"]
+    before = curated["year"] < EXPLICIT_DAMAGE_FROM
+    label = (damage > 0).astype("float64").where(damage.notna())
+    return label.where(damage.notna() | ~before, 0.0).astype("float64")
 
 
 __all__ = [
@@ -200,8 +245,10 @@ __all__ = [
     "canonical_event_types",
     "clean_details",
     "empty_curated",
+    "eras",
     "label_damage",
     "parse_damage",
     "parse_local_times",
+    "split_magnitude",
     "timezone_offset_hours",
 ]

@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow
 import pyarrow.dataset
 
-from mlwf import storage
+from mlwf import progress, storage
 from mlwf.errors import UserError
 from workflows.storm.parse import CURATED_DTYPES, clean_details, empty_curated
 from workflows.storm.schema import REQUIRED_COLUMNS
@@ -25,7 +25,7 @@ from workflows.storm.schema import REQUIRED_COLUMNS
 log = logging.getLogger(__name__)
 
 # Bump when clean_details changes what it writes: it changes every curated version key.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: magnitude split into wind speed and hail size, magnitude type, coverage era
 
 
 def read_raw_file(url: str) -> pd.DataFrame:
@@ -69,7 +69,9 @@ def prepare(raw_urls: list[str], curated_url: str) -> storage.Published:
 
     def write(target: str) -> dict[str, object]:
         frame = curated_frame(raw_urls)
-        frame.to_parquet(target, partition_on=["year"], write_index=False)
+        progress.compute(
+            frame.to_parquet(target, partition_on=["year"], write_index=False, compute=False), len(raw_urls)
+        )
         rows = int(dd.read_parquet(target, columns=["event_id"]).shape[0].compute())
         log.info("prepared %d events from %d raw files", rows, len(raw_urls))
         return {"rows": rows, "raw_files": len(raw_urls)}

@@ -1,11 +1,15 @@
-"""The pipeline report: a metrics table, a markdown summary and ROC/PR curves.
+"""The pipeline report: a metrics table, the promotion gate's decision, the drift between
+training and evaluation rows, and plots (ROC/PR curves, drift).
 
 Pure functions build the content; `write_report` publishes it next to the outputs. The flow
-also publishes the table and the markdown as Prefect artifacts.
+also publishes the table and the markdown as Prefect artifacts. Plots are embedded in the
+markdown as data URIs: the Prefect UI cannot resolve a relative path, and a report opened
+from its folder (or copied anywhere) still shows them.
 """
 
 from __future__ import annotations
 
+import base64
 import io
 from typing import Any
 
@@ -18,7 +22,13 @@ from sklearn.metrics import precision_recall_curve, roc_curve
 
 from mlwf import storage
 
-MODEL_LABELS = {"model": "storm-damage model", "sklearn": "scikit-learn (reference)", "baseline": "baseline (prior)"}
+MODEL_LABELS = {
+    "model": "storm-damage model",
+    "champion": "current model (champion)",
+    "sklearn": "scikit-learn (reference)",
+    "baseline": "baseline (prior)",
+}
+IMAGE_TITLES = {"curves": "ROC and PR curves", "drift": "Drift of each input (PSI)"}
 ENGINE_LABELS = {"sklearn": "scikit-learn on one worker", "dask-ml": "dask-ml on the cluster"}
 _ORDER = {name: index for index, name in enumerate(MODEL_LABELS)}
 
@@ -54,57 +64,153 @@ def curves_png(y_true: np.ndarray, scores: dict[str, np.ndarray]) -> bytes:
         axis.legend(loc="lower right" if axis is roc_ax else "upper right", fontsize=8)
         axis.grid(alpha=0.3)
     figure.tight_layout()
+    return _png(figure)
+
+
+def _png(figure: Any) -> bytes:
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110)
+    figure.savefig(buffer, format="png", dpi=100)
     plt.close(figure)
     return buffer.getvalue()
 
 
-def markdown_summary(model_meta: dict[str, Any], scores_meta: dict[str, Any], ingest: dict[str, Any]) -> str:
-    rows = metrics_table(model_meta["metrics"])
-    # Accepted = new or unchanged: the same inputs give the same report, whatever was new.
-    accepted = [*ingest.get("ingested", []), *ingest.get("skipped", [])]
+def drift_png(drift: dict[str, Any]) -> bytes:
+    """PSI of every input, with the warn and flag lines, as PNG bytes."""
+    features = drift["features"][::-1]  # largest at the top
+    figure, axis = plt.subplots(figsize=(8, 0.35 * len(features) + 1.2))
+    colours = {"stable": "tab:green", "warn": "tab:orange", "flag": "tab:red"}
+    axis.barh(
+        [f["feature"] for f in features], [f["psi"] for f in features], color=[colours[f["level"]] for f in features]
+    )
+    for value, name in ((drift["warn"], "warn"), (drift["flag"], "flag")):
+        axis.axvline(value, color=colours[name], linestyle=":", linewidth=1, label=f"{name} ({value:g})")
+    axis.set(title="Drift from training to evaluation rows", xlabel="population stability index")
+    axis.legend(loc="lower right", fontsize=8)
+    figure.tight_layout()
+    return _png(figure)
+
+
+def data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode()
+
+
+def model_section(meta: dict[str, Any], images: dict[str, bytes]) -> list[str]:
+    """The model's part of a report: what trained, the gate's decision, metrics, drift, plots."""
+    promotion = meta.get("promotion", {})
+    rows = meta["rows"]
     lines = [
-        "# Storm damage pipeline report",
-        "",
-        f"- Model `{model_meta['name']}` version `{model_meta['version']}` (code {model_meta['code_version']})",
-        f"- Trained on {_years(model_meta['train_years'])} ({model_meta['rows']['train']:,} events), "
-        f"evaluated on {_years(model_meta['test_years'])} ({model_meta['rows']['test']:,} events)",
-        f"- Fitted with {ENGINE_LABELS.get(model_meta.get('engine', ''), 'dask-ml on the cluster')} "
+        f"- Model `{meta['name']}` version `{meta['version']}` (code {meta['code_version']}): "
+        f"**{promotion.get('decision', 'promoted')}**",
+        f"- Trained on {meta.get('train_window', _years(meta['train_years']))} ({rows['train']:,} events), "
+        f"evaluated on {_years(meta['test_years'])} ({rows['test']:,} events)",
+        f"- Fitted with {ENGINE_LABELS.get(meta.get('engine', ''), 'dask-ml on the cluster')} "
         + (
             "(chosen by the size of the training data)"
-            if model_meta.get("params", {}).get("engine", "auto") == "auto"
+            if meta.get("params", {}).get("engine", "auto") == "auto"
             else "(as requested)"
         ),
-        f"- Data version `{model_meta['data_version']}`; positive rate in training "
-        f"{model_meta['rows']['positive_rate_train']:.1%}",
-        f"- Scored {scores_meta.get('rows', 0):,} events, {scores_meta.get('predicted_damaging', 0):,} "
-        "predicted to cause property damage",
-        f"- Source files accepted: {len(accepted)}; quarantined: {len(ingest.get('quarantined', {}))}",
+        f"- Data version `{meta['data_version']}`; positive rate in training {rows['positive_rate_train']:.1%}; "
+        f"events with unknown damage (blank from 1996 on) left out: {rows.get('unknown_label', 0):,}",
+    ]
+    if promotion:
+        lines += ["", "## Promotion gate", "", f"Compared with {promotion['compared_with']} on the same rows."]
+        lines += [f"- {reason}" for reason in promotion.get("reasons", [])]
+        lines += [f"- note: {note}" for note in promotion.get("notes", [])]
+        if promotion.get("forced"):
+            lines.append("- promoted by a person with --force-promote despite the reasons above")
+    table = metrics_table(meta["metrics"])
+    lines += [
         "",
         "| model | ROC AUC | PR AUC | log loss |",
         "|---|---:|---:|---:|",
-        *(f"| {r['model']} | {r['roc_auc']:.4f} | {r['pr_auc']:.4f} | {r['log_loss']:.4f} |" for r in rows),
+        *(f"| {r['model']} | {r['roc_auc']:.4f} | {r['pr_auc']:.4f} | {r['log_loss']:.4f} |" for r in table),
+    ]
+    lines += drift_section(meta.get("drift"))
+    for name, png in images.items():
+        lines += ["", f"![{IMAGE_TITLES.get(name, name)}]({data_uri(png)})"]
+    return lines
+
+
+def drift_section(drift: dict[str, Any] | None) -> list[str]:
+    if not drift:
+        return []
+    lines = [
+        "",
+        "## Drift: training rows -> evaluation rows",
+        "",
+        f"PSI over 10 quantile bins of the training values (numerics) or the training categories "
+        f"(unseen ones pooled); warn at {drift['warn']:g}, flag at {drift['flag']:g}.",
+    ]
+    if drift.get("gap_warning"):
+        lines += ["", f"**Warning:** {drift['gap_warning']}."]
+    lines += [
+        "",
+        "| input | PSI | level | unseen categories | missing (train -> eval) |",
+        "|---|---:|---|---:|---|",
+    ]
+    for f in drift["features"]:
+        unseen = f"{f['unseen_share']:.1%}" if f["kind"] == "categorical" else ""
+        lines.append(
+            f"| {f['feature']} | {f['psi']:.3f} | {f['level']} | {unseen} | "
+            f"{f['missing_train']:.1%} -> {f['missing_eval']:.1%} |"
+        )
+    return lines
+
+
+def markdown_summary(
+    model_meta: dict[str, Any],
+    scores_meta: dict[str, Any] | None,
+    ingest: dict[str, Any],
+    images: dict[str, bytes],
+    scored_with: str | None = None,
+) -> str:
+    """The pipeline's report: ingest, the model section, and what was scored with which model."""
+    # Accepted = new or unchanged: the same inputs give the same report, whatever was new.
+    accepted = [*ingest.get("ingested", []), *ingest.get("skipped", [])]
+    if scores_meta is None:
+        scored = "- Nothing scored: no model is current"
+    else:
+        scored = (
+            f"- Scored {scores_meta.get('rows', 0):,} events with model `{scored_with or model_meta['version']}`, "
+            f"{scores_meta.get('predicted_damaging', 0):,} predicted to cause property damage"
+        )
+    lines = [
+        "# Storm damage pipeline report",
+        "",
+        f"- Source files accepted: {len(accepted)}; quarantined: {len(ingest.get('quarantined', {}))}",
+        *(f"- quarantined `{name}`: {reason}" for name, reason in sorted(ingest.get("quarantined", {}).items())),
+        scored,
+        *model_section(model_meta, images),
         "",
     ]
-    for name, reason in sorted(ingest.get("quarantined", {}).items()):
-        lines.append(f"- quarantined `{name}`: {reason}")
-    lines += ["", "![ROC and PR curves](curves.png)", ""]
     return "\n".join(lines)
 
 
 def write_report(
-    reports_url: str, model_meta: dict[str, Any], scores_meta: dict[str, Any], ingest: dict[str, Any], png: bytes
+    reports_url: str,
+    model_meta: dict[str, Any],
+    scores_meta: dict[str, Any] | None,
+    ingest: dict[str, Any],
+    images: dict[str, bytes],
+    scored_with: str | None = None,
 ) -> storage.Published:
-    """Publish report.md, metrics.json and curves.png as one report version."""
-    markdown = markdown_summary(model_meta, scores_meta, ingest)
+    """Publish report.md (plots embedded), metrics.json and the plots as one report version."""
+    markdown = markdown_summary(model_meta, scores_meta, ingest, images, scored_with)
     version = storage.fingerprint("report", markdown)
 
     def write(target: str) -> None:
-        storage.write_bytes(storage.join(target, "curves.png"), png)
+        for name, png in images.items():
+            storage.write_bytes(storage.join(target, f"{name}.png"), png)
         storage.write_json(
             storage.join(target, "metrics.json"),
-            {"model_version": model_meta["version"], "metrics": model_meta["metrics"], "scores": scores_meta},
+            {
+                "model_version": model_meta["version"],
+                "promotion": model_meta.get("promotion"),
+                "metrics": model_meta["metrics"],
+                "drift": model_meta.get("drift"),
+                "scores": scores_meta,
+                "scored_with": scored_with,
+            },
         )
         storage.write_bytes(storage.join(target, "report.md"), markdown.encode())
 

@@ -84,6 +84,7 @@ REQUIRED_COLUMNS: tuple[str, ...] = (
     "DAMAGE_PROPERTY",
     "DAMAGE_CROPS",
     "MAGNITUDE",
+    "MAGNITUDE_TYPE",
     "TOR_F_SCALE",
     "BEGIN_LAT",
     "BEGIN_LON",
@@ -140,6 +141,38 @@ CANONICAL_EVENT_TYPES: tuple[str, ...] = (
     "Winter Weather",
 )
 OTHER_EVENT_TYPE = "Other"
+
+# MAGNITUDE is wind speed in knots for these types (MAGNITUDE_TYPE says how it was taken:
+# EG/MG measured or ES/MS estimated gust or sustained) and hail size in inches for hail.
+WIND_EVENT_TYPES: tuple[str, ...] = (
+    "Thunderstorm Wind",
+    "High Wind",
+    "Strong Wind",
+    "Marine Thunderstorm Wind",
+    "Marine High Wind",
+    "Marine Strong Wind",
+)
+WIND_MAGNITUDE_TYPES: tuple[str, ...] = ("EG", "MG", "ES", "MS")
+HAIL_EVENT_TYPES: tuple[str, ...] = ("Hail", "Marine Hail")
+
+# What the database covers changes by era (NCEI's "Storm Events Database: event types"):
+# 1950-1954 tornadoes only; 1955-1992 tornado, thunderstorm wind and hail; 1993-1995 more
+# types, in free text; from 1996 the 48 types of NWS Directive 10-1605. Each era starts at
+# its year; an era's name is what the model and the report see.
+ERAS: tuple[tuple[int, str], ...] = ((1950, "1950-1954"), (1955, "1955-1992"), (1993, "1993-1995"), (1996, "1996+"))
+# From 1996 the files write "no damage" explicitly ("0.00K"); a blank estimate is unknown.
+EXPLICIT_DAMAGE_FROM = 1996
+
+
+def era_start(year: int) -> int:
+    """The first year of ``year``'s coverage era."""
+    return max((start for start, _ in ERAS if start <= year), default=ERAS[0][0])
+
+
+def coverage_era(year: int) -> str:
+    """The name of ``year``'s coverage era ("1955-1992", "1996+", ...)."""
+    return dict(ERAS)[era_start(year)]
+
 
 # Columns whose every value must parse, or the file is quarantined: they key, date and
 # partition each event.

@@ -12,9 +12,8 @@ import logging
 import dask.dataframe as dd
 import pandas as pd
 
-from mlwf import storage
+from mlwf import progress, storage
 from workflows.storm import model_store
-from workflows.storm.features import INPUT_COLUMNS
 from workflows.storm.scorer import KEY_COLUMNS, SCORE_META, THRESHOLD, LinearScorer, score_partition
 
 __all__ = ["KEY_COLUMNS", "SCORE_META", "THRESHOLD", "read_scores", "score", "score_partition"]
@@ -31,7 +30,8 @@ def score(
 ) -> storage.Published:
     """Score ``curated`` (optionally only ``years``) and publish the result atomically."""
     model_store.check_schema(stored, list(curated.columns))
-    selected = curated[list(dict.fromkeys([*KEY_COLUMNS, *INPUT_COLUMNS]))]
+    # The model's own inputs: a model stored by older code may read other columns.
+    selected = curated[list(dict.fromkeys([*KEY_COLUMNS, *stored.model.named_steps["features"].input_columns()]))]
     if years:
         selected = selected[selected["year"].isin(years)]
     scorer = LinearScorer.from_pipeline(stored.model)
@@ -39,7 +39,7 @@ def score(
 
     def write(target: str) -> dict[str, object]:
         scored = selected.map_partitions(score_partition, scorer, meta=SCORE_META)
-        scored.to_parquet(target, write_index=False)
+        progress.compute(scored.to_parquet(target, write_index=False, compute=False), scored.npartitions)
         written = dd.read_parquet(target, columns=["p_damage"])
         rows, positive = dd.compute(written.shape[0], (written["p_damage"] >= THRESHOLD).sum())
         log.info("scored %d events, %d predicted damaging", rows, positive)

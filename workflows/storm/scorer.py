@@ -61,14 +61,14 @@ class LinearScorer:
             raise ValueError(f"expected {n} coefficients for {n} features, got shape {coef.shape}")
         weights = coef * slope
         category_weights, start = {}, 0
-        for column in encoding.CATEGORICAL:
+        for column in encoder.categories_:
             size = len(encoder.categories_[column])
             category_weights[column] = np.append(weights[start : start + size], 0.0)
             start += size
         numeric_end = start + len(encoder.numeric_)
         return cls(
             intercept=float(np.ravel(classifier.intercept_)[0]) + float(coef @ offset),
-            vocabularies={c: list(encoder.categories_[c]) for c in encoding.CATEGORICAL},
+            vocabularies={c: list(v) for c, v in encoder.categories_.items()},
             category_weights=category_weights,
             numeric=list(encoder.numeric_),
             medians=dict(encoder.medians_),
@@ -86,7 +86,8 @@ class LinearScorer:
         # plus the missing-value indicator's weight; one pass per column.
         numeric_weights = dict(zip(self.numeric, self.numeric_weights, strict=True))
         indicator_weights = dict(zip(self.indicators, self.indicator_weights, strict=True))
-        for column, values in encoding.numeric_arrays(frame).items():
+        used = dict.fromkeys([*self.numeric, *self.indicators])
+        for column, values in encoding.numeric_arrays(frame, used).items():
             weight, if_missing = numeric_weights.get(column, 0.0), indicator_weights.get(column, 0.0)
             if weight == 0.0 and if_missing == 0.0:
                 continue

@@ -6,14 +6,15 @@ or repeated task never leaves duplicate or partial output.
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 
 from prefect import get_run_logger
 
-from mlwf import storage
+from mlwf import progress, storage
 from mlwf.tasks import stage
-from workflows.storm import ingest, model_store, prepare, report, score
+from workflows.storm import gate, ingest, model_store, prepare, report, score
 from workflows.storm.model import TrainConfig, train
+from workflows.storm.workload import PROMOTION_GATE
 from workflows.storm.zones import Zones
 
 
@@ -29,54 +30,124 @@ def ingest_one(source: ingest.SourceFile, raw_url: str) -> tuple[str, str, str]:
 
 def ingest_all(source: str, years: list[int] | None, zones: Zones) -> ingest.IngestReport:
     logger = get_run_logger()
-    files = list_source_files(source, years)
-    result = ingest.IngestReport()
-    for number, item in enumerate(files, start=1):
-        outcome = ingest_one(item, zones.raw)
-        result.merge(outcome)
-        logger.info("[%d/%d] %s: %s %s", number, len(files), outcome[0], outcome[1], outcome[2])
+    with progress.stage("ingest") as step:
+        files = list_source_files(source, years)
+        step.total(len(files), "files")
+        result = ingest.IngestReport()
+        for number, item in enumerate(files, start=1):
+            outcome = ingest_one(item, zones.raw)
+            result.merge(outcome)
+            step.advance()
+            logger.info("[%d/%d] %s: %s %s", number, len(files), outcome[0], outcome[1], outcome[2])
+        step.note(f"{len(result.ingested)} new, {len(result.skipped)} unchanged, {len(result.quarantined)} quarantined")
     return result
 
 
 @stage(retries=1, retry_delay_seconds=5)
 def prepare_curated(zones: Zones) -> storage.Published:
-    published = prepare.prepare(ingest.raw_files(zones.raw), zones.curated)
-    get_run_logger().info(
-        "curated version %s (%s): %s events",
-        published.version,
-        "new" if published.written else "unchanged",
-        published.meta.get("rows"),
-    )
+    with progress.stage("prepare") as step:
+        published = prepare.prepare(ingest.raw_files(zones.raw), zones.curated)
+        line = (
+            f"curated version {published.version} ({'new' if published.written else 'unchanged'}): "
+            f"{published.meta.get('rows', 0):,} events"
+        )
+        step.note(line)
+    get_run_logger().info(line)
     return published
 
 
+@dataclass(frozen=True)
+class Training:
+    """What training decided: the candidate, the model that scores (the candidate if it was
+    published, else the champion, if it can score this data) and the gate's verdict in a line."""
+
+    candidate: model_store.StoredModel
+    serving: model_store.StoredModel | None
+    refused: bool
+    line: str
+
+
 @stage(retries=1, retry_delay_seconds=5)
-def train_model(zones: Zones, curated: storage.Published, config: TrainConfig) -> model_store.StoredModel:
-    logger = get_run_logger()
+def train_model(zones: Zones, curated: storage.Published, config: TrainConfig, force_promote: bool = False) -> Training:
+    with progress.stage("train") as step:
+        training = _train(zones, curated, config, force_promote)
+        metrics = training.candidate.metadata["metrics"]
+        step.note(
+            f"ROC AUC {metrics['model']['roc_auc']:.3f} (baseline {metrics['baseline']['roc_auc']:.3f}): "
+            + training.candidate.metadata.get("promotion", {}).get("decision", "stored")
+        )
+    get_run_logger().info(training.line)  # a refusal also ends the flow run Failed, with this line
+    return training
+
+
+def _train(zones: Zones, curated: storage.Published, config: TrainConfig, force_promote: bool) -> Training:
     existing = model_store.find(zones.models, curated.version, config)
     if existing is not None:
-        logger.info("model %s already trained on curated %s: reusing it", existing.version, curated.version)
-        return existing
-    result = train(prepare.read_curated(curated), config)
-    png = report.curves_png(result.test_labels, result.test_scores)
-    stored = model_store.save(zones.models, result, curated.version, config, png)
-    logger.info("model %s: %s", stored.version, result.metrics["model"])
-    return stored
+        return Training(
+            existing, existing, False, f"model {existing.version} already trained on these inputs: unchanged"
+        )
+    champion, note = model_store.champion(zones.models)
+    notes = [note] if note else []
+    columns = list(prepare.read_curated(curated).columns)
+    missing = [] if champion is None else [c for c in _inputs(champion) if c not in columns]
+    if champion is not None and missing:
+        notes.append(
+            f"champion {champion.version} cannot score these events (no column {', '.join(missing)}): "
+            "compared with the baseline only"
+        )
+    rival = champion if champion is not None and not missing else None
+    result = train(prepare.read_curated(curated), config, rival.model if rival else None)
+    decision = gate.decide(result.metrics, PROMOTION_GATE, tuple(notes), force_promote)
+    images = {
+        "curves": report.curves_png(result.test_labels, result.test_scores),
+        "drift": report.drift_png(result.drift),
+    }
+    stored = model_store.save(
+        zones.models,
+        result,
+        curated.version,
+        config,
+        {f"{name}.png": png for name, png in images.items()},
+        decision,
+        champion.version if champion else None,
+        render=lambda meta: "\n".join(["# Storm damage model", "", *report.model_section(meta, images), ""]),
+    )
+    line = decision.line(stored.version, champion.version if champion else None)
+    return Training(stored, stored if decision.publishes else rival, not decision.publishes, line)
+
+
+def _inputs(stored: model_store.StoredModel) -> list[str]:
+    return list(stored.model.named_steps["features"].input_columns())
 
 
 @stage(retries=1, retry_delay_seconds=5)
 def score_events(
     zones: Zones, curated: storage.Published, stored: model_store.StoredModel, years: list[int] | None
 ) -> storage.Published:
-    published = score.score(prepare.read_curated(curated), curated.version, stored, zones.scores, years)
-    get_run_logger().info("scores version %s: %s events", published.version, published.meta.get("rows"))
+    with progress.stage("score") as step:
+        published = score.score(prepare.read_curated(curated), curated.version, stored, zones.scores, years)
+        line = f"scores version {published.version}: {published.meta.get('rows', 0):,} events, model {stored.version}"
+        step.note(line)
+    get_run_logger().info(line)
     return published
 
 
 @stage(retries=2, retry_delay_seconds=5)
 def write_report(
-    zones: Zones, stored: model_store.StoredModel, scores: storage.Published, ingested: ingest.IngestReport
+    zones: Zones, training: Training, scores: storage.Published | None, ingested: ingest.IngestReport
+) -> storage.Published:
+    with progress.stage("report"):
+        return _write_report(zones, training, scores, ingested)
+
+
+def _write_report(
+    zones: Zones, training: Training, scores: storage.Published | None, ingested: ingest.IngestReport
 ) -> storage.Published:
     return report.write_report(
-        zones.reports, stored.metadata, scores.meta, asdict(ingested), model_store.curves_png(stored)
+        zones.reports,
+        training.candidate.metadata,
+        None if scores is None else scores.meta,
+        asdict(ingested),
+        model_store.images(training.candidate),
+        training.serving.version if training.serving else None,
     )

@@ -1,6 +1,7 @@
 """The storm workload's declaration: what the platform deploys, grants and demos for it."""
 
 from mlwf.workloads import Deployment, Workload
+from workflows.storm.gate import Gate
 
 # Where it writes under an environment's data root (the stacks grant exactly these).
 RAW = "raw/storm_events"
@@ -9,7 +10,10 @@ MODEL_NAME = "storm-damage"
 MODELS = f"models/{MODEL_NAME}"
 SCORES = "scores/storm_damage"
 REPORTS = "reports/storm_damage"
-SAMPLE = "workflows/storm/sample_data"  # three real NOAA years, relative to the working directory
+SAMPLE = "workflows/storm/sample_data"
+# A trained model becomes current only if its ROC AUC is 0.05 above the constant baseline's,
+# its log loss below the baseline's, and its ROC AUC at most 0.01 below the current model's.
+PROMOTION_GATE = Gate(min_auc_lift=0.05, max_auc_drop=0.01)  # three real NOAA years, relative to the working directory
 
 WORKLOAD = Workload(
     name="storm",

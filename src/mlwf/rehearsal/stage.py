@@ -39,13 +39,18 @@ def free_port() -> int:
 
 @dataclass
 class PrefectServer:
-    """``prefect server start`` on 127.0.0.1, its SQLite database in ``home``."""
+    """``prefect server start`` on 127.0.0.1, its SQLite database in ``home`` (the UI too, with
+    ``ui``: at ``ui_url``)."""
 
     url: str
     process: subprocess.Popen[bytes]
 
+    @property
+    def ui_url(self) -> str:
+        return self.url.removesuffix("/api")
+
     @classmethod
-    def start(cls, home: Path, timeout: float = 120.0) -> PrefectServer:
+    def start(cls, home: Path, timeout: float = 120.0, ui: bool = False) -> PrefectServer:
         home.mkdir(parents=True, exist_ok=True)
         port = free_port()
         env = {
@@ -53,7 +58,8 @@ class PrefectServer:
             "PREFECT_HOME": str(home),
             "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home / 'prefect.db'}",
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-            "PREFECT_UI_ENABLED": "false",
+            "PREFECT_UI_ENABLED": "true" if ui else "false",
+            "PREFECT_UI_API_URL": f"http://127.0.0.1:{port}/api",  # what the UI in a browser calls
         }
         with (home / "server.log").open("wb") as output:
             process = subprocess.Popen(

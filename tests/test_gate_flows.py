@@ -1,0 +1,102 @@
+"""The promotion gate in the pipeline, on synthetic recent-era files whose damage follows a known
+relation (tests/synthetic.py), so each outcome is known in advance. Prefect's test harness
+server and a real LocalCluster, as in production."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from synthetic import Relation, write_year
+
+from mlwf import storage
+from mlwf.errors import RefusedError
+from workflows.storm import model_store
+from workflows.storm.flows import storm_damage_pipeline
+from workflows.storm.zones import Zones
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_server")]
+GOOD = Relation()
+WIND_ONLY = Relation(hail=0.0, tornado=0.0, flood=0.0)  # learns wind only: worse than GOOD on GOOD's data
+
+
+def _models(root: Path) -> Path:
+    return root / "models" / "storm-damage"
+
+
+def _scores_model(root: Path) -> str:
+    current = storage.current(Zones(str(root)).scores)
+    assert current is not None
+    return str(current.meta["model_version"])
+
+
+def test_the_gate_promotes_a_good_model_refuses_a_worse_one_and_a_person_can_override(tmp_path: Path) -> None:
+    source, root = tmp_path / "source", tmp_path / "data"
+    for year in (2010, 2011, 2013):
+        write_year(source, year, GOOD)
+    write_year(source, 2012, WIND_ONLY)
+
+    first = storm_damage_pipeline(source=str(source), data_root=str(root))
+    champion = first["model_version"]
+    assert first["train_window"].startswith("2010-2012: the evaluation years' coverage era (1996+)")
+    assert first["promotion"].startswith(f"model {champion} promoted")
+    assert first["metrics"]["model"]["roc_auc"] > 0.7
+    pointer = (_models(root) / "_CURRENT.json").read_bytes()
+
+    state = storm_damage_pipeline(source=str(source), data_root=str(root), train_years="2012-2012", return_state=True)
+    assert state.is_failed()
+    assert "\n" not in state.message
+    assert "refused by the promotion gate" in state.message
+    assert "below the champion's" in state.message
+    assert (_models(root) / "_CURRENT.json").read_bytes() == pointer, "the champion stays current"
+    assert _scores_model(root) == champion, "the champion scored the events"
+    rejected = storage.current(str(_models(root) / model_store.REJECTED))
+    assert rejected is not None
+    assert rejected.version != champion
+    folder = Path(rejected.url)
+    assert {"model.pkl", "metadata.json", "report.md", "curves.png", "drift.png"} <= {p.name for p in folder.iterdir()}
+    meta = json.loads((folder / "metadata.json").read_text())
+    assert meta["promotion"]["decision"] == "rejected"
+    assert meta["promotion"]["champion"] == champion
+    assert meta["metrics"]["champion"]["roc_auc"] == pytest.approx(first["metrics"]["model"]["roc_auc"])
+    assert "**rejected**" in (folder / "report.md").read_text()
+    with pytest.raises(RefusedError) as refused:  # in process, the flow raises what it ended with
+        storm_damage_pipeline(source=str(source), data_root=str(root), train_years="2012-2012")
+    assert refused.value.details["serving_model"] == champion
+    assert Path(refused.value.details["report"]).read_text().count("**rejected**") == 1
+
+    forced = storm_damage_pipeline(source=str(source), data_root=str(root), train_years="2012-2012", force_promote=True)
+    assert forced["model_version"] == rejected.version
+    assert model_store.load(str(root / "models")).version == rejected.version
+    assert model_store.load(str(root / "models")).metadata["promotion"]["forced"] is True
+    assert _scores_model(root) == rejected.version
+
+
+def test_a_model_worse_than_the_baseline_is_never_published(tmp_path: Path) -> None:
+    source, root = tmp_path / "source", tmp_path / "data"
+    for year in (2010, 2011, 2012):
+        write_year(source, year, GOOD)
+    write_year(source, 2013, GOOD.inverted())  # the relation turned around: what trained misleads
+
+    with pytest.raises(
+        RefusedError, match=r"ROC AUC 0\.\d+ is not 0\.05 above the baseline's .* \(no model is current\)"
+    ):
+        storm_damage_pipeline(source=str(source), data_root=str(root))
+    assert not (_models(root) / "_CURRENT.json").exists()
+    assert storage.current(Zones(str(root)).scores) is None, "nothing scored: there is no model to trust"
+    (report,) = (root / "reports" / "storm_damage").glob("*/report.md")
+    assert "Nothing scored: no model is current" in report.read_text()
+
+
+def test_unknown_damage_from_1996_takes_no_part_in_training(tmp_path: Path) -> None:
+    source, root = tmp_path / "source", tmp_path / "data"
+    paths = [write_year(source, year, GOOD) for year in (2011, 2012)]
+    result = storm_damage_pipeline(source=str(source), data_root=str(root))
+    blank = sum(int((pd.read_csv(p, dtype=str, keep_default_na=False)["DAMAGE_PROPERTY"] == "").sum()) for p in paths)
+    meta = model_store.load(str(root / "models")).metadata
+    assert blank > 0
+    assert meta["rows"]["unknown_label"] == blank
+    assert meta["rows"]["train"] + meta["rows"]["test"] + blank == 6000
+    assert result["scored_rows"] == 6000, "every event is scored, known damage or not"
