@@ -100,3 +100,17 @@ def test_unknown_damage_from_1996_takes_no_part_in_training(tmp_path: Path) -> N
     assert meta["rows"]["unknown_label"] == blank
     assert meta["rows"]["train"] + meta["rows"]["test"] + blank == 6000
     assert result["scored_rows"] == 6000, "every event is scored, known damage or not"
+
+
+def test_the_report_shows_the_training_windows_effect(tmp_path: Path) -> None:
+    """Years of an older era (here: relation turned around) are left out by default, and the
+    comparison model trained on them too does worse on the same rows."""
+    source, root = tmp_path / "source", tmp_path / "data"
+    write_year(source, 1994, GOOD.inverted(), events=6000)  # 1993-1995 era
+    for year in (2010, 2011, 2012):
+        write_year(source, year, GOOD)
+    result = storm_damage_pipeline(source=str(source), data_root=str(root))
+    assert result["train_window"].startswith("2010-2011: the evaluation years' coverage era (1996+)")
+    metrics = result["metrics"]
+    assert metrics["model"]["roc_auc"] > metrics["all_years"]["roc_auc"] + 0.02
+    assert "| same model, every earlier year |" in Path(result["report"]).read_text()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -272,3 +273,52 @@ def test_a_model_stored_before_the_workload_moved_still_loads_and_scores(curated
     labelled = with_target(test)
     metrics = evaluate(labelled["damaged"].to_numpy(), predict_proba(stored.model, test))
     assert metrics["roc_auc"] == pytest.approx(stored.metadata["metrics"]["model"]["roc_auc"], abs=1e-9)
+
+
+@pytest.mark.slow
+def test_a_model_stored_by_older_code_is_the_champion_the_gate_compares_with(
+    curated_sample: storage.Published, tmp_path: Path
+) -> None:
+    """The legacy model reads `magnitude` (one column for knots and inches), which curated data
+    still has: it scores the same evaluation rows and the candidate is judged against it."""
+    from workflows.storm import stages
+    from workflows.storm.zones import Zones
+
+    zones = Zones(str(tmp_path / "data"))
+    shutil.copytree(LEGACY_MODELS, zones.models)
+    legacy = model_store.load(zones.models)
+    assert "magnitude" in legacy.model.named_steps["features"].input_columns()
+    training = stages._train(zones, curated_sample, TrainConfig(), force_promote=False)
+    metrics = training.candidate.metadata["metrics"]
+    assert metrics["champion"]["roc_auc"] == pytest.approx(legacy.metadata["metrics"]["model"]["roc_auc"], abs=1e-9)
+    assert training.candidate.metadata["promotion"]["compared_with"] == "the baseline and the champion"
+    assert not training.refused
+    assert model_store.load(zones.models).version == training.candidate.version
+
+
+@pytest.mark.slow
+def test_a_champion_that_cannot_read_the_data_is_left_out_and_the_report_says_so(
+    curated_sample: storage.Published, tmp_path: Path
+) -> None:
+    """A champion whose input column the curated data no longer has (here: the legacy model
+    with its `magnitude` renamed to a column that does not exist)."""
+    from workflows.storm import stages
+    from workflows.storm.zones import Zones
+
+    zones = Zones(str(tmp_path / "data"))
+    shutil.copytree(LEGACY_MODELS, zones.models)
+    legacy = model_store.load(zones.models)
+    encoder = legacy.model.named_steps["features"]
+    encoder.numeric_ = ["retired_column" if c == "magnitude" else c for c in encoder.numeric_]
+    encoder.medians_["retired_column"] = encoder.medians_.pop("magnitude")
+    (Path(legacy.url) / "model.pkl").write_bytes(pickle.dumps(legacy.model))
+    training = stages._train(zones, curated_sample, TrainConfig(), force_promote=False)
+    promotion = training.candidate.metadata["promotion"]
+    assert "champion" not in training.candidate.metadata["metrics"]
+    assert promotion["compared_with"] == "the baseline"
+    (note,) = promotion["notes"]
+    assert note == (
+        f"champion {legacy.version} cannot score these events (no column retired_column): "
+        "compared with the baseline only"
+    )
+    assert f"- note: {note}" in (Path(training.candidate.url) / "report.md").read_text()

@@ -315,7 +315,7 @@ def _training(base: pd.DataFrame, sizes: Sizes, cache: Path) -> dict[str, Any]:
     from workflows.storm.features import FeatureEncoder
 
     folder = enlarged(base, sizes.training, cache)
-    columns = [*INPUT_COLUMNS, "damage_property_usd"]
+    columns = [*INPUT_COLUMNS, "damage_property_usd", "year"]
     frame = dd.read_parquet(str(folder), columns=columns).map_partitions(with_target).persist()
     local = pd.read_parquet(folder, columns=columns).pipe(with_target)
     encoder = FeatureEncoder().fit(frame)

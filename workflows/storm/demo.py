@@ -52,9 +52,9 @@ def run(
 def summary(result: dict[str, Any]) -> list[str]:
     from workflows.storm.report import metrics_table
 
-    lines = ["", f"{'model':<28} {'ROC AUC':>8} {'PR AUC':>8} {'log loss':>9}"]
+    lines = ["", f"{'model':<32} {'ROC AUC':>8} {'PR AUC':>8} {'log loss':>9}"]
     for row in metrics_table(result["metrics"]):
-        lines.append(f"{row['model']:<28} {row['roc_auc']:>8.4f} {row['pr_auc']:>8.4f} {row['log_loss']:>9.4f}")
+        lines.append(f"{row['model']:<32} {row['roc_auc']:>8.4f} {row['pr_auc']:>8.4f} {row['log_loss']:>9.4f}")
     lines.append("")
     for name, reason in sorted(result.get("quarantined", {}).items()):
         lines.append(f"quarantined  {name}: {reason}")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import dask.array as da
@@ -45,6 +45,7 @@ from workflows.storm.scorer import LinearScorer
 log = logging.getLogger(__name__)
 
 TARGET = "damaged"
+ALL_YEARS = "all_years"  # metrics key of the comparison model trained on every year before the test years
 CHUNK_ROWS = 500_000
 SKLEARN_MAX_ITER = 2000  # the reference must converge: it is what the model is judged against
 ENGINES = ("auto", "sklearn", "dask-ml")
@@ -291,6 +292,9 @@ def train(curated: dd.DataFrame, config: TrainConfig, champion: Pipeline | None 
     scorers = {"model": LinearScorer.from_pipeline(model)}
     if champion is not None:
         scorers["champion"] = LinearScorer.from_pipeline(champion)
+    if train_years[0] > earlier[0] and engine == "sklearn":
+        # The window's effect, shown in the report: the same model on every earlier year.
+        scorers[ALL_YEARS] = _fit_all_years(frame[frame["year"] < test_years[0]], config)
     p_test, y_test = compute(
         test_frame.map_partitions(_score_all, scorers, meta=dict.fromkeys(scorers, "f8")), test_frame[TARGET]
     )
@@ -328,6 +332,12 @@ def train(curated: dd.DataFrame, config: TrainConfig, champion: Pipeline | None 
         test_labels=y_test_np,
         test_scores=scores,
     )
+
+
+def _fit_all_years(frame: dd.DataFrame, config: TrainConfig) -> LinearScorer:
+    encoder = FeatureEncoder(min_frequency=config.min_frequency).fit(frame)
+    model, _ = fit_classifier(frame, encoder, replace(config, engine="sklearn"), int(frame.shape[0].compute()))
+    return LinearScorer.from_pipeline(model)
 
 
 def _unknown_labels(frame: pd.DataFrame) -> pd.Series:

@@ -25,6 +25,7 @@ from mlwf import storage
 MODEL_LABELS = {
     "model": "storm-damage model",
     "champion": "current model (champion)",
+    "all_years": "same model, every earlier year",
     "sklearn": "scikit-learn (reference)",
     "baseline": "baseline (prior)",
 }
