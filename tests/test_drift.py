@@ -83,3 +83,17 @@ def test_levels_and_the_gap_warning() -> None:
     assert drift.gap_warning([1993, 1994], [1995]) is None
     assert drift.gap_warning([1990, 1994], [1998]) is None  # 4 years
     assert "5 years after the last training year (1994 -> 1999)" in str(drift.gap_warning([1994], [1999]))
+
+
+def test_the_pipeline_bins_by_dasks_deciles_of_the_training_values() -> None:
+    import dask
+    import dask.dataframe as dd
+
+    from workflows.storm.model import _quantiles
+
+    train = _frame(month=[float(m) for m in range(1, 11)], wind_speed_kt=[np.nan] * 10)
+    with dask.config.set(scheduler="sync"):
+        quantiles = _quantiles(dd.from_pandas(train, npartitions=1)).compute()
+    edges = drift.edges_from_quantiles(quantiles)
+    assert edges["month"] == pytest.approx(drift.numeric_edges({"month": train["month"].to_numpy()})["month"])
+    assert edges["wind_speed_kt"].size == 0, "a column without values has no bins"

@@ -51,7 +51,14 @@ def test_the_champion_may_be_matched_within_the_margin_but_not_undercut() -> Non
 def test_force_promote_publishes_a_refused_model_and_says_so() -> None:
     forced = decide({"model": _m(0.5, 0.7), "baseline": BASELINE}, PROMOTION_GATE, force=True)
     assert (forced.promote, forced.forced, forced.publishes, forced.verdict) == (False, True, True, "forced")
+    assert forced.as_json()["force_requested"] is True
     assert forced.line("v2", "v1").startswith("model v2 promoted by --force-promote despite the gate: ROC AUC")
     # Forcing a model the gate lets through records nothing unusual.
     passed = decide({"model": _m(0.9, 0.3), "baseline": BASELINE}, PROMOTION_GATE, force=True)
     assert (passed.forced, passed.verdict) == (False, "promoted")
+    assert passed.as_json()["force_requested"] is True, "the flag is recorded even when it changed nothing"
+
+
+def test_a_nan_metric_never_passes() -> None:
+    assert not decide({"model": _m(float("nan"), 0.5), "baseline": BASELINE}, PROMOTION_GATE).promote
+    assert not decide({"model": _m(0.8, float("nan")), "baseline": BASELINE}, PROMOTION_GATE).promote

@@ -51,7 +51,11 @@ def test_the_gate_promotes_a_good_model_refuses_a_worse_one_and_a_person_can_ove
     assert "refused by the promotion gate" in state.message
     assert "below the champion's" in state.message
     assert (_models(root) / "_CURRENT.json").read_bytes() == pointer, "the champion stays current"
-    assert _scores_model(root) == champion, "the champion scored the events"
+    refused = state.result(raise_on_failure=False)  # what the flow raised (in process, it raises it)
+    assert isinstance(refused, RefusedError)
+    assert refused.details["serving_model"] == champion
+    assert refused.details["scored_rows"] == 12_000, "the champion scored every event"
+    assert _scores_model(root) == champion
     rejected = storage.current(str(_models(root) / model_store.REJECTED))
     assert rejected is not None
     assert rejected.version != champion
@@ -62,10 +66,7 @@ def test_the_gate_promotes_a_good_model_refuses_a_worse_one_and_a_person_can_ove
     assert meta["promotion"]["champion"] == champion
     assert meta["metrics"]["champion"]["roc_auc"] == pytest.approx(first["metrics"]["model"]["roc_auc"])
     assert "**rejected**" in (folder / "report.md").read_text()
-    with pytest.raises(RefusedError) as refused:  # in process, the flow raises what it ended with
-        storm_damage_pipeline(source=str(source), data_root=str(root), train_years="2012-2012")
-    assert refused.value.details["serving_model"] == champion
-    assert Path(refused.value.details["report"]).read_text().count("**rejected**") == 1
+    assert Path(refused.details["report"]).read_text().count("**rejected**") == 1
 
     forced = storm_damage_pipeline(source=str(source), data_root=str(root), train_years="2012-2012", force_promote=True)
     assert forced["model_version"] == rejected.version
@@ -90,18 +91,6 @@ def test_a_model_worse_than_the_baseline_is_never_published(tmp_path: Path) -> N
     assert "Nothing scored: no model is current" in report.read_text()
 
 
-def test_unknown_damage_from_1996_takes_no_part_in_training(tmp_path: Path) -> None:
-    source, root = tmp_path / "source", tmp_path / "data"
-    paths = [write_year(source, year, GOOD) for year in (2011, 2012)]
-    result = storm_damage_pipeline(source=str(source), data_root=str(root))
-    blank = sum(int((pd.read_csv(p, dtype=str, keep_default_na=False)["DAMAGE_PROPERTY"] == "").sum()) for p in paths)
-    meta = model_store.load(str(root / "models")).metadata
-    assert blank > 0
-    assert meta["rows"]["unknown_label"] == blank
-    assert meta["rows"]["train"] + meta["rows"]["test"] + blank == 6000
-    assert result["scored_rows"] == 6000, "every event is scored, known damage or not"
-
-
 def test_the_report_shows_the_training_windows_effect(tmp_path: Path) -> None:
     """Years of an older era (here: relation turned around) are left out by default, and the
     comparison model trained on them too does worse on the same rows."""
@@ -114,3 +103,24 @@ def test_the_report_shows_the_training_windows_effect(tmp_path: Path) -> None:
     metrics = result["metrics"]
     assert metrics["model"]["roc_auc"] > metrics["all_years"]["roc_auc"] + 0.02
     assert "| same model, every earlier year |" in Path(result["report"]).read_text()
+
+
+def test_a_training_window_that_ends_early_trains_on_exactly_its_years(tmp_path: Path) -> None:
+    source, root = tmp_path / "source", tmp_path / "data"
+    paths = {year: write_year(source, year, GOOD, events=1000) for year in (2009, 2010, 2011, 2012)}
+    result = storm_damage_pipeline(source=str(source), data_root=str(root), train_years="2010-2010")
+    meta = model_store.load(str(root / "models")).metadata
+    assert meta["train_years"] == [2010]
+    assert meta["test_years"] == [2012]
+    assert result["train_window"] == "2010, as requested"
+    # From 1996 a blank damage estimate is unknown: such events neither train nor evaluate,
+    # and they are counted over the years that took part (2010 and 2012), not all four.
+    blank = {
+        y: int((pd.read_csv(p, dtype=str, keep_default_na=False)["DAMAGE_PROPERTY"] == "").sum())
+        for y, p in paths.items()
+    }
+    assert blank[2010] > 0
+    assert meta["rows"]["train"] == 1000 - blank[2010]
+    assert meta["rows"]["test"] == 1000 - blank[2012]
+    assert meta["rows"]["unknown_label"] == blank[2010] + blank[2012]
+    assert result["scored_rows"] == 4000, "every event is scored, known damage or not"

@@ -247,6 +247,27 @@ def test_clean_details_splits_the_magnitude_by_event_type() -> None:
     assert out["era"].tolist() == ["1950-1954"] * 3
 
 
+@pytest.mark.parametrize(
+    ("event_type", "magnitude_type", "magnitude", "wind", "hail"),
+    [
+        ("Marine Thunderstorm Wind", "", 34.0, 34.0, None),  # a wind type, no magnitude type
+        ("Hail", "EG", 50.0, 50.0, None),  # a gust measured on a hail event: knots, not inches
+        ("Marine Hail", "", 0.75, None, 0.75),
+        ("Tornado", "", 0.0, None, None),  # tornadoes are rated, not measured
+        ("Flash Flood", "", 3.0, None, None),
+        ("High Wind", "MS", 0.0, None, None),  # 0: not measured
+    ],
+)
+def test_magnitude_cases_from_the_files(
+    event_type: str, magnitude_type: str, magnitude: float, wind: float | None, hail: float | None
+) -> None:
+    w, h = split_magnitude(
+        pd.Series([magnitude]), pd.Series([event_type], dtype="string"), pd.Series([magnitude_type], dtype="string")
+    )
+    assert np.isnan(w[0]) if wind is None else w[0] == wind
+    assert np.isnan(h[0]) if hail is None else h[0] == hail
+
+
 @given(year=st.integers(min_value=1950, max_value=2100))
 def test_every_year_has_the_coverage_era_it_falls_in(year: int) -> None:
     expected = "1950-1954" if year < 1955 else "1955-1992" if year < 1993 else "1993-1995" if year < 1996 else "1996+"

@@ -54,6 +54,36 @@ def test_without_a_console_stages_are_logged(caplog: pytest.LogCaptureFixture) -
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("prefect_server")
+def test_in_a_deployed_run_stage_lines_reach_the_runs_logs_in_prefect() -> None:
+    import asyncio
+
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+    @flow(name="progress-probe")
+    def probe() -> None:
+        with progress.stage("prepare") as step:
+            step.note("12 events")
+
+    state = probe(return_state=True)
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all(timeout=10)  # logs reach the API in batches
+
+    async def messages() -> list[str]:
+        async with get_client() as client:
+            logs = await client.read_logs(
+                LogFilter(flow_run_id=LogFilterFlowRunId(any_=[state.state_details.flow_run_id]))
+            )
+            return [entry.message for entry in logs]
+
+    found = asyncio.run(messages())
+    assert any(m.startswith("prepare   done in") and m.endswith("12 events") for m in found), found
+
+
+@pytest.mark.slow
 def test_the_bar_follows_the_partitions_as_the_cluster_finishes_them(dask_client: object) -> None:
     terminal = Terminal()
     previous = progress.install(progress.Console(terminal))

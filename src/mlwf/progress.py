@@ -5,7 +5,7 @@ A workload marks its stages (``with progress.stage("prepare") as s``) and their 
 (``s.total(n, "files")``, ``s.advance()``), or computes a Dask collection through
 `compute`, which counts its partitions as the cluster finishes them. Where the output goes is
 the caller's choice, made once at the edge: the CLI installs a `Console`; everywhere else
-(a deployment's flow run) stages are logged, and bars are not drawn.
+(a deployment's flow run) stage lines go to the Prefect run's logs, and bars are not drawn.
 """
 
 from __future__ import annotations
@@ -58,10 +58,22 @@ class Reporter:
         pass
 
     def finished(self, stage: Stage, failed: bool) -> None:
-        log.info("%s", line(stage, failed))
+        _run_logger().info("%s", line(stage, failed))
 
     def say(self, text: str) -> None:
-        log.info("%s", text)
+        _run_logger().info("%s", text)
+
+
+def _run_logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
+    """The Prefect run's logger inside a flow or task run (its lines reach the run's logs in the
+    UI), else this module's."""
+    from prefect.exceptions import MissingContextError
+    from prefect.logging import get_run_logger
+
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return log
 
 
 class Console(Reporter):

@@ -65,7 +65,7 @@ def summary(result: dict[str, Any]) -> list[str]:
     if result["drift_warnings"]:
         lines.append(f"drift        PSI over 0.1 in {', '.join(result['drift_warnings'])} (see the report)")
     if result["scores"] is None:
-        lines.append("scores       none: no model can score these events")
+        lines.append(f"scores       none: {result.get('unscored') or 'no model can score these events'}")
     else:
         lines.append(
             f"scores       {result['scores']} ({result['scored_rows']:,} events, model {result['serving_model']})"

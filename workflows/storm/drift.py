@@ -51,14 +51,22 @@ class Profile:
 
 
 def numeric_edges(values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The inner edges of `BINS` quantile bins of each numeric's training values (unique, so
-    tied quantiles merge their bins); no edges for a column with no values."""
-    edges = {}
-    for column, array in values.items():
-        present = array[~np.isnan(array)]
-        quantiles = np.quantile(present, np.arange(1, BINS) / BINS) if len(present) else np.array([])
-        edges[column] = np.unique(quantiles)
-    return edges
+    """The inner edges of `BINS` quantile bins of each numeric's training values, exactly (the
+    pipeline takes Dask's approximate deciles through `edges_from_quantiles`)."""
+    deciles = np.arange(1, BINS) / BINS
+    return edges_from_quantiles(
+        {c: np.quantile(a[~np.isnan(a)], deciles) if (~np.isnan(a)).any() else np.array([]) for c, a in values.items()}
+    )
+
+
+def edges_from_quantiles(quantiles: Any) -> dict[str, np.ndarray]:
+    """Bin edges from each column's deciles: unique (tied quantiles merge their bins), and none
+    for a column with no values."""
+    out = {}
+    for column in quantiles:
+        values = np.asarray(quantiles[column], dtype="float64")
+        out[str(column)] = np.unique(values[~np.isnan(values)])
+    return out
 
 
 def profile(frame: pd.DataFrame, edges: dict[str, np.ndarray], categorical: tuple[str, ...]) -> Profile:

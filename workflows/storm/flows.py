@@ -146,6 +146,7 @@ def storm_damage_pipeline(
             f["feature"] for f in candidate.get("drift", {}).get("features", []) if f["level"] != "stable"
         ],
         "scores": None if scores is None else scores.url,
+        "unscored": training.unscored,
         "scored_rows": None if scores is None else scores.meta.get("rows"),
         "report": report_md,
         "quarantined": dict(ingested.quarantined),

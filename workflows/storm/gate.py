@@ -24,6 +24,7 @@ class Decision:
     compared_with: str  # "the baseline" or "the baseline and champion <version>"
     notes: tuple[str, ...] = ()  # e.g. why the champion was left out
     forced: bool = False  # promoted by a person (--force-promote) despite the reasons
+    force_requested: bool = False  # --force-promote was given (recorded even when not needed)
 
     @property
     def publishes(self) -> bool:
@@ -54,7 +55,9 @@ def decide(
     ``metrics["champion"]`` (all on the same evaluation rows)."""
     model, baseline = metrics["model"], metrics["baseline"]
     reasons = []
-    if model["roc_auc"] < baseline["roc_auc"] + gate.min_auc_lift:
+    # Each check passes only when its condition holds (a NaN fails it); 1e-12 absorbs rounding at
+    # the margin itself.
+    if not model["roc_auc"] >= baseline["roc_auc"] + gate.min_auc_lift - 1e-12:
         reasons.append(
             f"ROC AUC {model['roc_auc']:.3f} is not {gate.min_auc_lift:g} above "
             f"the baseline's {baseline['roc_auc']:.3f}"
@@ -65,9 +68,9 @@ def decide(
     champion = metrics.get("champion")
     if champion is not None:
         compared_with = "the baseline and the champion"
-        if model["roc_auc"] < champion["roc_auc"] - gate.max_auc_drop:
+        if not model["roc_auc"] >= champion["roc_auc"] - gate.max_auc_drop - 1e-12:
             reasons.append(
                 f"ROC AUC {model['roc_auc']:.3f} is more than {gate.max_auc_drop:g} below the champion's "
                 f"{champion['roc_auc']:.3f}"
             )
-    return Decision(not reasons, tuple(reasons), compared_with, notes, forced=force and bool(reasons))
+    return Decision(not reasons, tuple(reasons), compared_with, notes, force and bool(reasons), force)

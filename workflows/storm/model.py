@@ -272,19 +272,25 @@ def train(curated: dd.DataFrame, config: TrainConfig, champion: Pipeline | None 
     # Read once and keep in (spillable) worker memory: the encoder's statistics, the fit and the
     # evaluation all pass over it.
     frame = curated[columns].map_partitions(with_target).persist()
-    years, unknown = compute(
-        frame["year"].drop_duplicates(split_out=1),
-        curated[["damage_property_usd", "year"]].map_partitions(_unknown_labels, meta=("unknown", "i8")).sum(),
-    )
-    years = [int(y) for y in years]
+    years = [int(y) for y in frame["year"].drop_duplicates(split_out=1).compute()]
     earlier, test_years = time_split(years, config.split_year)
     train_years, window = training_years(earlier, test_years[0], config.train_years)
-    train_frame = frame[(frame["year"] >= train_years[0]) & (frame["year"] < test_years[0])]
+    in_window = (frame["year"] >= train_years[0]) & (frame["year"] <= train_years[-1])
+    train_frame = frame[in_window]
     test_frame = frame[frame["year"] >= test_years[0]]
+    used = curated[["damage_property_usd", "year"]]
+    used = used[
+        ((used["year"] >= train_years[0]) & (used["year"] <= train_years[-1])) | (used["year"] >= test_years[0])
+    ]
 
     started = time.perf_counter()
     encoder = FeatureEncoder(min_frequency=config.min_frequency).fit(train_frame)
-    rows, positive_rate, quantiles = compute(train_frame.shape[0], train_frame[TARGET].mean(), _quantiles(train_frame))
+    rows, positive_rate, quantiles, unknown = compute(
+        train_frame.shape[0],
+        train_frame[TARGET].mean(),
+        _quantiles(train_frame),
+        used.map_partitions(_unknown_labels, meta=("unknown", "i8")).sum(),  # left out of both sides
+    )
     model, engine = fit_classifier(train_frame, encoder, config, int(rows))
     encoder = model.named_steps["features"]
     seconds = {"fit": time.perf_counter() - started}
@@ -292,13 +298,17 @@ def train(curated: dd.DataFrame, config: TrainConfig, champion: Pipeline | None 
     scorers = {"model": LinearScorer.from_pipeline(model)}
     if champion is not None:
         scorers["champion"] = LinearScorer.from_pipeline(champion)
-    if train_years[0] > earlier[0] and engine == "sklearn":
-        # The window's effect, shown in the report: the same model on every earlier year.
-        scorers[ALL_YEARS] = _fit_all_years(frame[frame["year"] < test_years[0]], config)
+    if train_years != earlier:
+        # The window's effect, shown in the report: the same model on every earlier year, when
+        # that fits one worker too (a comparison must not cost a distributed fit).
+        everything = frame[frame["year"] < test_years[0]]
+        all_rows = int(everything.shape[0].compute())
+        if choose_engine("auto", all_rows, len(encoder.feature_names_), worker_memory_limit()) == "sklearn":
+            scorers[ALL_YEARS] = _fit_all_years(everything, config, all_rows)
     p_test, y_test = compute(
         test_frame.map_partitions(_score_all, scorers, meta=dict.fromkeys(scorers, "f8")), test_frame[TARGET]
     )
-    edges = {c: np.unique(quantiles[c].dropna().to_numpy()) for c in quantiles.columns}
+    edges = drift.edges_from_quantiles(quantiles)
     train_profile, test_profile = compute(*(_profile(part, edges) for part in (train_frame, test_frame)))
     y_test_np = y_test.to_numpy(dtype=int)
     scores = {name: p_test[name].to_numpy() for name in scorers}
@@ -334,9 +344,9 @@ def train(curated: dd.DataFrame, config: TrainConfig, champion: Pipeline | None 
     )
 
 
-def _fit_all_years(frame: dd.DataFrame, config: TrainConfig) -> LinearScorer:
+def _fit_all_years(frame: dd.DataFrame, config: TrainConfig, rows: int) -> LinearScorer:
     encoder = FeatureEncoder(min_frequency=config.min_frequency).fit(frame)
-    model, _ = fit_classifier(frame, encoder, replace(config, engine="sklearn"), int(frame.shape[0].compute()))
+    model, _ = fit_classifier(frame, encoder, replace(config, engine="sklearn"), rows)
     return LinearScorer.from_pipeline(model)
 
 

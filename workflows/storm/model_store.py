@@ -103,6 +103,8 @@ def save(
         return {"metrics": result.metrics, "promotion": decision.verdict}
 
     published = storage.publish(base, version, write)
+    if not published.written:  # refused before on the same inputs: what is stored stays as it was
+        metadata = storage.read_json(storage.join(published.url, "metadata.json"))
     return StoredModel(result.model, version, published.url, metadata)
 
 

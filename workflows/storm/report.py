@@ -164,12 +164,14 @@ def markdown_summary(
     ingest: dict[str, Any],
     images: dict[str, bytes],
     scored_with: str | None = None,
+    unscored: str = "no model is current",
 ) -> str:
-    """The pipeline's report: ingest, the model section, and what was scored with which model."""
+    """The pipeline's report: ingest, the model section, and what was scored with which model
+    (or why nothing was)."""
     # Accepted = new or unchanged: the same inputs give the same report, whatever was new.
     accepted = [*ingest.get("ingested", []), *ingest.get("skipped", [])]
     if scores_meta is None:
-        scored = "- Nothing scored: no model is current"
+        scored = f"- Nothing scored: {unscored or 'no model is current'}"
     else:
         scored = (
             f"- Scored {scores_meta.get('rows', 0):,} events with model `{scored_with or model_meta['version']}`, "
@@ -194,9 +196,10 @@ def write_report(
     ingest: dict[str, Any],
     images: dict[str, bytes],
     scored_with: str | None = None,
+    unscored: str = "",
 ) -> storage.Published:
     """Publish report.md (plots embedded), metrics.json and the plots as one report version."""
-    markdown = markdown_summary(model_meta, scores_meta, ingest, images, scored_with)
+    markdown = markdown_summary(model_meta, scores_meta, ingest, images, scored_with, unscored)
     version = storage.fingerprint("report", markdown)
 
     def write(target: str) -> None:

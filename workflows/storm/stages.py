@@ -65,6 +65,7 @@ class Training:
     serving: model_store.StoredModel | None
     refused: bool
     line: str
+    unscored: str = ""  # why nothing scores, when ``serving`` is None
 
 
 @stage(retries=1, retry_delay_seconds=5)
@@ -113,7 +114,16 @@ def _train(zones: Zones, curated: storage.Published, config: TrainConfig, force_
         render=lambda meta: "\n".join(["# Storm damage model", "", *report.model_section(meta, images), ""]),
     )
     line = decision.line(stored.version, champion.version if champion else None)
-    return Training(stored, stored if decision.publishes else rival, not decision.publishes, line)
+    if decision.publishes:
+        return Training(stored, stored, False, line)
+    unscored = (
+        ""
+        if rival
+        else "no model is current"
+        if champion is None and not note
+        else "the current model cannot score these events"
+    )
+    return Training(stored, rival, True, line, unscored)
 
 
 def _inputs(stored: model_store.StoredModel) -> list[str]:
@@ -150,4 +160,5 @@ def _write_report(
         asdict(ingested),
         model_store.images(training.candidate),
         training.serving.version if training.serving else None,
+        training.unscored,
     )

@@ -10,10 +10,10 @@ MODEL_NAME = "storm-damage"
 MODELS = f"models/{MODEL_NAME}"
 SCORES = "scores/storm_damage"
 REPORTS = "reports/storm_damage"
-SAMPLE = "workflows/storm/sample_data"
+SAMPLE = "workflows/storm/sample_data"  # three real NOAA years, relative to the working directory
 # A trained model becomes current only if its ROC AUC is 0.05 above the constant baseline's,
 # its log loss below the baseline's, and its ROC AUC at most 0.01 below the current model's.
-PROMOTION_GATE = Gate(min_auc_lift=0.05, max_auc_drop=0.01)  # three real NOAA years, relative to the working directory
+PROMOTION_GATE = Gate(min_auc_lift=0.05, max_auc_drop=0.01)
 
 WORKLOAD = Workload(
     name="storm",
