@@ -289,9 +289,7 @@ def _validate(files: list[str]) -> int:
     def check(url: str) -> str:
         name = url.rstrip("/").rsplit("/", 1)[-1]
         try:
-            fs, path = storage.url_to_fs(url)
-            with fs.open(path, "rb") as handle:
-                rows = validate_details(name, handle.read())
+            rows = validate_details(name, storage.read_bytes(url))
         except OSError as exc:
             raise UserError(f"{name}: cannot read ({exc.strerror or exc})") from None
         return f"{url} ({rows:,} events)"

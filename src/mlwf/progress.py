@@ -177,29 +177,22 @@ def compute(collection: Any, partitions: int) -> Any:
         result = collection.compute()
     else:
         future = client.compute(collection)
-        client.sync(_PartitionBar([future], active, partitions).listen)
+        client.sync(_partition_bar([future], active, partitions).listen)
         result = future.result()
     active.advance(partitions)
     return result
 
 
-def _partition_bar_class() -> type:
+def _partition_bar(keys: list[Any], stage: Stage, partitions: int) -> Any:
+    """distributed's MultiProgressBar drawing into ``stage``: among the task groups with one task
+    per partition, the least finished counts (defined here so importing this module imports no
+    Dask)."""
     from distributed.diagnostics.progressbar import MultiProgressBar
 
     class PartitionBar(MultiProgressBar):
-        """Counts, among the task groups with one task per partition, the least finished."""
-
-        def __init__(self, keys: list[Any], stage: Stage, partitions: int) -> None:
-            super().__init__(keys, interval="200ms")
-            self.stage, self.partitions = stage, partitions
-
         def _draw_bar(self, remaining: dict[str, int], all: dict[str, int], **kwargs: Any) -> None:
-            layers = [all[k] - remaining[k] for k in all if all[k] == self.partitions]
+            layers = [all[k] - remaining[k] for k in all if all[k] == partitions]
             if layers:
-                self.stage.advance(min(layers))
+                stage.advance(min(layers))
 
-    return PartitionBar
-
-
-def _PartitionBar(keys: list[Any], stage: Stage, partitions: int) -> Any:  # noqa: N802 (a class, built lazily)
-    return _partition_bar_class()(keys, stage, partitions)
+    return PartitionBar(keys, interval="200ms")

@@ -86,16 +86,15 @@ def write_json(url: str, document: Any) -> None:
     write_bytes(url, json.dumps(document, indent=2, sort_keys=True, default=str).encode())
 
 
-def read_json(url: str) -> Any:
-    fs, path = url_to_fs(url)
-    with fs.open(path, "rb") as handle:
-        return json.loads(handle.read())
-
-
 def read_bytes(url: str) -> bytes:
+    """A whole object's bytes."""
     fs, path = url_to_fs(url)
     with fs.open(path, "rb") as handle:
         return bytes(handle.read())
+
+
+def read_json(url: str) -> Any:
+    return json.loads(read_bytes(url))
 
 
 def exists(url: str) -> bool:

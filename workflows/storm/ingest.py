@@ -128,9 +128,7 @@ def validate_details(name: str, data: bytes) -> int:
 
 def ingest_file(source: SourceFile, raw_url: str) -> tuple[str, str, str]:
     """Copy one file into the raw zone; returns (name, "ingested"|"skipped"|"quarantined", reason)."""
-    fs, path = storage.url_to_fs(source.url)
-    with fs.open(path, "rb") as handle:
-        data = handle.read()
+    data = storage.read_bytes(source.url)
     target = storage.join(raw_url, source.name)
     if storage.exists(target) and _sha256_of(target) == hashlib.sha256(data).hexdigest():
         return source.name, "skipped", ""
@@ -161,9 +159,7 @@ def raw_files(raw_url: str) -> list[str]:
 
 
 def _sha256_of(url: str) -> str:
-    fs, path = storage.url_to_fs(url)
-    with fs.open(path, "rb") as handle:
-        return hashlib.sha256(handle.read()).hexdigest()
+    return hashlib.sha256(storage.read_bytes(url)).hexdigest()
 
 
 def _quarantine(raw_url: str, name: str, data: bytes, reason: str) -> None:

@@ -30,11 +30,8 @@ SCHEMA_VERSION = 2  # 2: magnitude split into wind speed and hail size, magnitud
 
 def read_raw_file(url: str) -> pd.DataFrame:
     """One raw details file as a frame of strings (only the columns the pipeline reads)."""
-    fs, path = storage.url_to_fs(url)
-    with fs.open(path, "rb") as handle:
-        data = handle.read()
     return pd.read_csv(
-        io.BytesIO(data),
+        io.BytesIO(storage.read_bytes(url)),
         compression="gzip",
         dtype=str,
         keep_default_na=False,
@@ -52,11 +49,7 @@ def curated_frame(raw_urls: list[str]) -> dd.DataFrame:
 
 
 def raw_fingerprint(raw_urls: list[str]) -> str:
-    digests = []
-    for url in raw_urls:
-        fs, path = storage.url_to_fs(url)
-        with fs.open(path, "rb") as handle:
-            digests.append([url.rsplit("/", 1)[-1], hashlib.sha256(handle.read()).hexdigest()])
+    digests = [[url.rsplit("/", 1)[-1], hashlib.sha256(storage.read_bytes(url)).hexdigest()] for url in raw_urls]
     return storage.fingerprint("curated", SCHEMA_VERSION, digests)
 
 

@@ -125,16 +125,21 @@ class Network(pulumi.ComponentResource):
             opts=self._child,
         )
 
-    def _egress(self, name: str, group: aws.ec2.SecurityGroup, ports: tuple[int, int], **target: Any) -> None:
-        aws.vpc.SecurityGroupEgressRule(
+    def _rule(self, kind: Any, name: str, group: aws.ec2.SecurityGroup, ports: tuple[int, int], **peer: Any) -> None:
+        """A TCP rule of ``group`` over ``ports``: ``kind`` is `aws.vpc.SecurityGroupIngressRule` or
+        `...EgressRule`, ``peer`` its other side (a group, a CIDR or a prefix list)."""
+        kind(
             name,
             security_group_id=group.id,
             ip_protocol="tcp",
             from_port=ports[0],
             to_port=ports[1],
-            **target,
+            **peer,
             opts=self._child,
         )
+
+    def _egress(self, name: str, group: aws.ec2.SecurityGroup, ports: tuple[int, int], **target: Any) -> None:
+        self._rule(aws.vpc.SecurityGroupEgressRule, name, group, ports, **target)
 
     def _create_egress(self, s3_prefix_list: pulumi.Output[str]) -> None:
         """Egress only where each group must go: the Dask groups to each other, to the VPC
@@ -156,15 +161,7 @@ class Network(pulumi.ComponentResource):
         self._egress("flows-to-https", self.flow_sg, (443, 443), cidr_ipv4="0.0.0.0/0")
 
     def _ingress(self, name: str, group: aws.ec2.SecurityGroup, ports: tuple[int, int], **source: Any) -> None:
-        aws.vpc.SecurityGroupIngressRule(
-            name,
-            security_group_id=group.id,
-            ip_protocol="tcp",
-            from_port=ports[0],
-            to_port=ports[1],
-            **source,
-            opts=self._child,
-        )
+        self._rule(aws.vpc.SecurityGroupIngressRule, name, group, ports, **source)
 
     def _create_security_groups(self) -> tuple[aws.ec2.SecurityGroup, ...]:
         scheduler = self._security_group("dask-scheduler", "Dask scheduler: 8786/8787 from workers and flow runs only")

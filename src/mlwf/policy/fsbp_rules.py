@@ -15,9 +15,8 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from mlwf.policy.helpers import as_list, config_value, policy_documents, statements
+from mlwf.policy.helpers import BUCKET, as_list, config_value, policy_documents, statements
 
-BUCKET = "aws:s3/bucket:Bucket"
 DEFAULT_ENDPOINTS = ["ecr.api", "ecr.dkr", "logs", "secretsmanager", "ssm", "sts", "s3"]
 
 

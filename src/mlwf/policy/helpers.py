@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 INTERNET = ("0.0.0.0/0", "::/0")
+BUCKET = "aws:s3/bucket:Bucket"
 PRIVATE_RANGES = tuple(
     ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7")
 )

@@ -20,7 +20,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from mlwf.policy.helpers import INTERNET, as_list, config_value, loads, policy_documents, statements
+from mlwf.policy.helpers import BUCKET, INTERNET, as_list, config_value, loads, policy_documents, statements
 
 TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
 
@@ -212,9 +212,9 @@ kms_key_policy = ResourceValidationPolicy(
 def _access_logs(args: StackValidationArgs, report_violation: ReportViolation) -> None:
     if not config_value(args.get_config(), "required", True):
         return
-    buckets = [r for r in args.resources if r.resource_type == "aws:s3/bucket:Bucket"]
+    buckets = [r for r in args.resources if r.resource_type == BUCKET]
     logging = [r for r in args.resources if r.resource_type == "aws:s3/bucketLogging:BucketLogging"]
-    targets = {id(t) for r in logging for t in r.dependencies if t.resource_type == "aws:s3/bucket:Bucket"}
+    targets = {id(t) for r in logging for t in r.dependencies if t.resource_type == BUCKET}
     for bucket in buckets:
         logged = any(bucket in r.dependencies and r.props.get("targetBucket") for r in logging)
         if not logged and id(bucket) not in targets:  # a log bucket does not log into itself

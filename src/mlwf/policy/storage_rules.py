@@ -17,9 +17,8 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from mlwf.policy.helpers import as_list, config_value, statements
+from mlwf.policy.helpers import BUCKET, as_list, config_value, statements
 
-BUCKET = "aws:s3/bucket:Bucket"
 PUBLIC_ACLS = ("public-read", "public-read-write", "authenticated-read")
 ACCESS_BLOCK_FIELDS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
 
