@@ -62,3 +62,10 @@ def export(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmark the platform against single-process pandas + scikit-learn (-- --quick)."""
     locked(session, "mlwf", "bench", *(session.posargs or ["--json", "bench.json"]))
+
+
+@nox.session
+def prices(session: nox.Session) -> None:
+    """Reread the price table (src/mlwf/cost/prices.csv) from AWS's public price list (network
+    needed; `-- --endpoint URL` for a copy of it)."""
+    locked(session, "mlwf", "prices", "refresh", *session.posargs)

@@ -88,6 +88,8 @@ def _subnets(public: list[str], private: list[str]):  # type: ignore[no-untyped-
         ("staging", _set("storage.access_logs", False), "storage.access_logs: staging buckets must log access"),
         ("prod", _set("dask.tls", False), "dask.tls: prod clusters must encrypt their traffic"),
         ("prod", _set("prefect.flow_run_memory_mib", 100), "flow_run_memory_mib 100 is not valid with 1024 CPU"),
+        ("prod", _set("cost", {}), "cost.monthly_budget_usd: prod needs a fixed-cost budget"),
+        ("dev", _set("cost.monthly_budget_usd", -5), "cost.monthly_budget_usd: Input should be greater than 0"),
     ],
 )
 def test_invalid_settings_name_file_field_and_expectation(tmp_path: Path, env: str, change: Any, message: str) -> None:

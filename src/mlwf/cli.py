@@ -122,6 +122,24 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument(
         "--program", type=Path, metavar="DIR", help="plan this Pulumi Python program instead of the stacks"
     )
+    plan.add_argument(
+        "--base", metavar="REF", help="show what changes against this git revision (planned with its own code)"
+    )
+    plan.add_argument(
+        "--format", choices=("text", "markdown"), default="text", help="with --base: text, or a pull-request comment"
+    )
+
+    cost = commands.add_parser("cost", help="the fixed monthly cost of each environment, and a flow run's per hour")
+    cost.add_argument("--env", action="append", help="environment (repeatable; default: every one)")
+    cost.add_argument("--json", action="store_true", help="print one JSON document")
+
+    prices = commands.add_parser("prices", help="the price table")
+    prices_commands = prices.add_subparsers(dest="prices_command", required=True, parser_class=_Parser)
+    refresh = prices_commands.add_parser("refresh", help="reread the price table from AWS's public price list")
+    refresh.add_argument("--endpoint", default=None, help="the price list's address (default: AWS's)")
+    refresh.add_argument(
+        "--table", type=Path, default=None, help="the price table to refresh (default: the shipped one)"
+    )
 
     deploy = commands.add_parser("deploy", help="pulumi up the stacks of an environment in dependency order")
     deploy.add_argument("--env", required=True, help="an environment of environments/")
@@ -166,7 +184,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "env":
             return _env_check(args.files)
         if args.command == "plan":
-            return _plan(args)
+            return _plan_diff(args) if args.base else _plan(args)
+        if args.command == "cost":
+            return _cost(args)
+        if args.command == "prices":
+            return _refresh_prices(args)
         if args.command == "validate":
             return _validate(args.files)
         if args.command == "flows":
@@ -309,10 +331,83 @@ def _plan(args: argparse.Namespace) -> int:
         print(json.dumps([p.to_json() for p in plans], indent=2, default=str))
     else:
         print_plans(plans, settings)
+    status = 0
     mandatory = [v for p in plans for v in p.violations if v["level"] == "mandatory"]
     if mandatory:
         print(f"mlwf: error: {len(mandatory)} mandatory policy violation(s)", file=sys.stderr)
+        status = 1
+    if args.program is None:
+        status = max(
+            status,
+            _check_budgets(plans, settings, complete=not args.stack, out=sys.stderr if args.json else sys.stdout),
+        )
+    return status
+
+
+def _check_budgets(plans: list[Any], settings: list[Any], complete: bool, out: Any) -> int:
+    """Print each environment's fixed cost against its budget; 1 if one that blocks is over."""
+    from mlwf.cost.estimate import environment_costs
+    from mlwf.cost.prices import load_prices
+    from mlwf.cost.report import budget
+
+    prices = load_prices()
+    budgets = [budget(env, environment_costs(plans, env, prices), complete) for env in settings]
+    for verdict in budgets:
+        print(f"budget {verdict.line()}", file=out)
+    blocking = [b.env for b in budgets if b.blocking]
+    if blocking:
+        print(f"mlwf: error: over the fixed-cost budget in {', '.join(blocking)}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _plan_diff(args: argparse.Namespace) -> int:
+    from mlwf.infra.diff import plan_against
+    from mlwf.infra.diff_report import markdown, text
+
+    _ignore_leaked_pulumi_loops()
+    if args.program is not None and args.program.is_absolute():
+        raise UserError("--program with --base takes a folder inside the repository (relative)")
+    result = plan_against(args.base, _repo_root(), args.env, args.stack, args.program)
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2, default=str))
+    else:
+        print(markdown(result) if args.format == "markdown" else text(result))
+    return 1 if result.blocking() else 0
+
+
+def _cost(args: argparse.Namespace) -> int:
+    from mlwf.cost.estimate import cluster_price, environment_costs
+    from mlwf.cost.prices import load_prices
+    from mlwf.cost.report import costs_json, print_costs
+    from mlwf.infra.plan import plan_environment
+    from mlwf.infra.stacks import ORDER
+
+    _ignore_leaked_pulumi_loops()
+    repo = _repo_root()
+    prices = load_prices()
+    documents = []
+    for settings in _environments(repo, args.env):
+        costs = environment_costs(plan_environment(settings, list(ORDER), repo), settings, prices)
+        cluster = cluster_price(settings, prices)
+        if args.json:
+            documents.append(costs_json(settings, costs, cluster, prices))
+        else:
+            print_costs(settings, costs, cluster, prices)
+    if args.json:
+        print(json.dumps(documents, indent=2))
+    return 0
+
+
+def _refresh_prices(args: argparse.Namespace) -> int:
+    from mlwf.cost.prices import PRICE_LIST, PRICES, load_prices, refresh, write_prices
+
+    table = args.table or PRICES
+    refreshed, log = refresh(load_prices(table), args.endpoint or PRICE_LIST)
+    write_prices(refreshed, table)
+    for line in log:
+        print(line)
+    print(f"wrote {table}")
     return 0
 
 

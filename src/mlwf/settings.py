@@ -176,6 +176,15 @@ class PrefectSettings(Strict):
         return self
 
 
+class CostSettings(Strict):
+    """The fixed monthly cost budget (`mlwf plan` checks it: advisory in dev, blocking from
+    staging on) and the log volumes the estimate assumes (`mlwf cost`)."""
+
+    monthly_budget_usd: float | None = Field(default=None, gt=0)
+    log_gb_per_day: float = Field(default=0.05, ge=0)  # written to each log group
+    flow_log_gb_per_day: float = Field(default=0.5, ge=0)  # VPC flow logs, where enabled
+
+
 class ImageSettings(Strict):
     repository: str = Field(pattern=r"^[a-z0-9][a-z0-9._/-]{1,255}$")
 
@@ -197,6 +206,7 @@ class Settings(Strict):
     deletion_protection: bool
     prefect: PrefectSettings
     image: ImageSettings
+    cost: CostSettings = CostSettings()
 
     @field_validator("cost_tags")
     @classmethod
@@ -237,7 +247,14 @@ class Settings(Strict):
                 raise ValueError("deletion_protection: must be true in prod")
             if self.network.nat_gateways != self.network.az_count:
                 raise ValueError("network.nat_gateways: prod needs one NAT gateway per AZ")
+            if self.cost.monthly_budget_usd is None:
+                raise ValueError("cost.monthly_budget_usd: prod needs a fixed-cost budget")
         return self
+
+    @property
+    def budget_level(self) -> str:
+        """Over budget is advisory in dev and blocks `mlwf plan` from staging on."""
+        return "advisory" if self.tier == "dev" else "mandatory"
 
     @property
     def tags(self) -> dict[str, str]:

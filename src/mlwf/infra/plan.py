@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from typing import Any
 
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime.settings import get_project, get_stack
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
@@ -38,7 +40,10 @@ class PlannedResource:
     type: str
     name: str
     inputs: dict[str, Any]
-    urn: str = ""
+    urn: str = ""  # as the engine names it: stack, project, the parents' types and this type, name
+    parent: str = ""  # the parent's URN ("" for the stack's own children)
+    custom: bool = True  # False for components (nothing in AWS)
+    aliases: list[str] = field(default_factory=list)  # URNs it was known by (Pulumi's aliases)
     provider: str = ""  # the provider reference ("<urn>::<id>") the resource was registered with
     id: str = ""
     arn: str = ""  # the mocked ARN (realistic in form; other resources' inputs refer to it)
@@ -49,6 +54,7 @@ class PlannedResource:
             "type": self.type,
             "name": self.name,
             "urn": self.urn,
+            "parent": self.parent,
             "id": self.id,
             "arn": self.arn,
             "inputs": redact(self.inputs),
@@ -88,6 +94,54 @@ def redact(value: Any) -> Any:
     return value
 
 
+ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
+NAMED_BY_ID = frozenset({"aws:ec2/securityGroup:SecurityGroup", "aws:iam/role:Role"})
+
+
+def make_urn(parent: str, type_: str, name: str, stack: str = "", project: str = "") -> str:
+    """A resource's URN as the engine forms it: its type is qualified by every ancestor's type
+    below the stack (the mock monitor keeps only the parent's)."""
+    if parent:
+        qualified = parent.split("::")[2]
+        if qualified != ROOT_STACK_TYPE:
+            type_ = f"{qualified}${type_}"
+    return "urn:pulumi:" + "::".join([stack or get_stack(), project or get_project(), type_, name])
+
+
+class PlanMonitor(pulumi_mocks.MockMonitor):
+    """The mock monitor with real URNs, and each registration's parent and aliases at hand for
+    `PlanMocks.new_resource` (which the monitor calls on the registering thread)."""
+
+    def __init__(self, mocks: PlanMocks) -> None:
+        super().__init__(mocks)
+        self._local = threading.local()
+        mocks.monitor = self
+
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        return make_urn(parent, type_, name)
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (the gRPC method's name)
+        self._local.request = request
+        try:
+            return super().RegisterResource(request)
+        finally:
+            self._local.request = None
+
+    def registration(self) -> tuple[str, str, list[str]]:
+        """(URN, parent URN, alias URNs) of the resource being registered on this thread."""
+        request = self._local.request
+        urn = self.make_urn(request.parent, request.type, request.name)
+        aliases = [self._alias(a, request) for a in request.aliases] + list(request.aliasURNs)
+        return urn, request.parent, sorted(set(aliases))
+
+    def _alias(self, alias: Any, request: Any) -> str:
+        if alias.WhichOneof("alias") == "urn":
+            return str(alias.urn)
+        spec = alias.spec
+        parent = "" if spec.noParent else (spec.parentUrn or request.parent)
+        return make_urn(parent, spec.type or request.type, spec.name or request.name, spec.stack, spec.project)
+
+
 class PlanMocks(pulumi.runtime.Mocks):
     """Answers resource registrations with plausible IDs and ARNs, and stack references with
     the upstream plans' outputs."""
@@ -101,6 +155,7 @@ class PlanMocks(pulumi.runtime.Mocks):
         # whole environment ("dask-scheduler" is a security group and a task definition).
         self._taken = taken_ids if taken_ids is not None else set()
         self.resources: list[PlannedResource] = []
+        self.monitor: PlanMonitor | None = None
         self._by_value: dict[str, int] = {}  # an ID or ARN handed out -> the resource it names
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
@@ -108,13 +163,19 @@ class PlanMocks(pulumi.runtime.Mocks):
             project = args.inputs.get("name", args.name).split("/")[1]
             outputs = self.upstream.get(project.removeprefix("mlwf-"), {})
             return args.name, {"name": args.inputs.get("name", args.name), "outputs": outputs, "secretOutputNames": []}
-        urn = f"urn:pulumi:{pulumi.get_stack()}::{pulumi.get_project()}::{args.typ}::{args.name}"
-        resource_id = f"{args.name}-id"
-        if resource_id in self._by_value or resource_id in self._taken:  # "data" is a key and a bucket
-            resource_id = f"{args.name}-{_service_and_kind(args.typ)[1]}-id"
+        assert self.monitor is not None, "PlanMocks run under a PlanMonitor"
+        urn, parent, aliases = self.monitor.registration()
+        # IDs must not depend on the order resources register in ("data" is a key and a bucket):
+        # the type's kind is part of them, except for the types whose ID is their name in AWS.
+        kind = _service_and_kind(args.typ)[1]
+        resource_id = f"{args.name}-id" if args.typ in NAMED_BY_ID else f"{args.name}-{kind}-id"
+        if resource_id in self._taken:  # the same name and type in another stack of the environment
+            resource_id = f"{pulumi.get_project()}-{resource_id}"
         self._taken.add(resource_id)
         state = {**args.inputs, **self._computed(args)}
-        resource = PlannedResource(args.typ, args.name, dict(args.inputs), urn, args.provider or "")
+        resource = PlannedResource(
+            args.typ, args.name, dict(args.inputs), urn, parent, bool(args.custom), aliases, args.provider or ""
+        )
         resource.id = resource_id
         resource.arn = state["arn"] if isinstance(state.get("arn"), str) else ""
         resource.dependencies = sorted({self._by_value[v] for v in _strings(args.inputs) if v in self._by_value})
@@ -191,7 +252,7 @@ def run_program(program: Callable[[], dict[str, Any]], mocks: PlanMocks, project
     exports: dict[str, Any] = {}
 
     def inside() -> None:
-        pulumi_mocks.set_mocks(mocks, project=project, stack=stack, preview=False)
+        pulumi_mocks.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=PlanMonitor(mocks))
 
         def body() -> pulumi.Output[Any]:
             return pulumi.Output.all(**program()).apply(exports.update)
