@@ -177,6 +177,31 @@ def test_clean_details_keeps_gaps_as_missing_values() -> None:
     assert label_damage(out).tolist() == [0]  # 1950: a blank estimate is "no damage reported"
 
 
+@pytest.mark.parametrize(
+    ("lat", "lon", "kept"),
+    [
+        ("0", "0", False),  # the files' placeholder for "unknown", in the Gulf of Guinea
+        ("0.0", "0.00", False),
+        ("91", "-99.2", False),
+        ("-90.5", "-99.2", False),
+        ("35.12", "181", False),
+        ("35.12", "-180.01", False),
+        ("0", "-99.2", True),  # on the equator is a place; only both zero is the placeholder
+        ("35.12", "0", True),
+        ("90", "-180", True),
+        ("35.12", "-99.2", True),
+    ],
+)
+def test_placeholder_and_out_of_range_coordinates_become_missing(lat: str, lon: str, kept: bool) -> None:
+    row = clean_details(_raw_rows(BEGIN_LAT=lat, BEGIN_LON=lon)).iloc[0]
+    if kept:
+        assert (row["begin_lat"], row["begin_lon"]) == (float(lat), float(lon))
+    else:
+        assert np.isnan(row["begin_lat"])
+        assert np.isnan(row["begin_lon"])
+    assert row["event_id"] == 10096222, "the event is kept either way"
+
+
 def test_clean_details_drops_rows_that_cannot_be_keyed() -> None:
     rows = pd.concat([_raw_rows(), _raw_rows(EVENT_ID="abc"), _raw_rows(BEGIN_YEARMONTH="", YEAR="")])
     assert clean_details(rows.reset_index(drop=True))["event_id"].tolist() == [10096222]

@@ -194,6 +194,10 @@ def test_a_changed_secret_is_reported_and_never_printed(repo: Path) -> None:
         {"path": "value", "old": "[secret]", "new": "[secret]"}
     ]
     assert change["name"] == "token"
+    for extra in ([], ["--json"]):  # the plain plan, as text and as data
+        plain = run("plan", "--program", PROGRAM, "--env", "dev", *extra, cwd=repo)
+        assert new not in plain.stdout + plain.stderr
+    assert '"value": "[secret]"' in plain.stdout
 
 
 @pytest.mark.slow

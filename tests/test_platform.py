@@ -18,6 +18,8 @@ from mlwf.infra.stacks import ORDER, STACKS
 from mlwf.settings import Settings, load_environment
 
 REPO = Path(__file__).resolve().parents[1]
+OWNERSHIP = "aws:s3/bucketOwnershipControls:BucketOwnershipControls"
+LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
 ENVS = ("dev", "staging", "prod")
 
 
@@ -91,6 +93,36 @@ def test_scheduler_ports_are_never_open_to_the_internet(plans: dict[tuple[str, s
     assert {r.get("referencedSecurityGroupId") for r in scheduler_rules} == {"dask-worker-id", "flow-run-id"}
 
 
+@pytest.mark.parametrize("env", ENVS)
+def test_every_ingress_source_is_a_platform_group_or_the_vpc(
+    plans: dict[tuple[str, str], StackPlan], settings: dict[str, Settings], env: str
+) -> None:
+    """The whole ingress table: a source that is any address range (IPv4 or IPv6, public or not)
+    other than the VPC's own on the endpoints' HTTPS is a change to review, not a default."""
+    rules = resources(plans[(env, "network")], "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+    table = {
+        (
+            r["securityGroupId"],
+            r["ipProtocol"],
+            r["fromPort"],
+            r["toPort"],
+            r.get("referencedSecurityGroupId") or r.get("cidrIpv4") or r.get("cidrIpv6") or r.get("prefixListId"),
+        )
+        for r in rules
+    }
+    dask = ("tcp", 1024.0, 65535.0)
+    scheduler = ("tcp", 8786.0, 8787.0)
+    assert table == {
+        ("dask-worker-id", *dask, "dask-scheduler-id"),
+        ("dask-worker-id", *dask, "dask-worker-id"),
+        ("dask-worker-id", *dask, "flow-run-id"),
+        ("dask-scheduler-id", *scheduler, "dask-worker-id"),
+        ("dask-scheduler-id", *scheduler, "flow-run-id"),
+        ("endpoints-id", "tcp", 443.0, 443.0, str(settings[env].network.vpc_cidr)),
+    }
+    assert len(rules) == len(table)
+
+
 def test_an_admin_cidr_may_reach_the_scheduler(settings: dict[str, Settings]) -> None:
     dev = settings["dev"]
     with_admin = dev.model_copy(update={"network": dev.network.model_copy(update={"admin_cidr": "192.168.10.0/24"})})
@@ -113,6 +145,84 @@ def test_private_subnets_reach_aws_services_through_endpoints(
     assert kinds["s3"] == "Gateway"
     for service in ("ecr.api", "ecr.dkr", "logs", "secretsmanager"):
         assert kinds[service] == "Interface"
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_vpc_resolves_endpoint_names_privately(plans: dict[tuple[str, str], StackPlan], env: str) -> None:
+    """Interface endpoints answer the services' public names only with DNS hostnames on; tasks
+    reach SSM (the runtime parameter) and STS (their credentials) only through them."""
+    network = plans[(env, "network")]
+    (vpc,) = resources(network, "aws:ec2/vpc:Vpc")
+    assert vpc["enableDnsHostnames"] is True
+    assert vpc["enableDnsSupport"] is True
+    endpoints = {e["serviceName"].rsplit(".", 1)[-1]: e for e in resources(network, "aws:ec2/vpcEndpoint:VpcEndpoint")}
+    for service in ("ssm", "sts", "api", "dkr", "logs", "secretsmanager"):
+        assert endpoints[service]["vpcEndpointType"] == "Interface", service
+        assert endpoints[service]["privateDnsEnabled"] is True, service
+        assert endpoints[service]["securityGroupIds"] == ["endpoints-id"], service
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_bucket_lifecycle_acls_and_the_image_key_follow_settings(
+    plans: dict[tuple[str, str], StackPlan], settings: dict[str, Settings], env: str
+) -> None:
+    storage, wanted = plans[(env, "storage")], settings[env].storage
+    buckets = {r.id: r.name for r in storage.resources if r.type == "aws:s3/bucket:Bucket"}
+    ownership = {buckets[r["bucket"]]: r["rule"]["objectOwnership"] for r in resources(storage, OWNERSHIP)}
+    assert ownership == dict.fromkeys(buckets.values(), "BucketOwnerEnforced"), "ACLs disabled on every bucket"
+    lifecycle = {buckets[r["bucket"]]: {rule["id"]: rule for rule in r["rules"]} for r in resources(storage, LIFECYCLE)}
+    data = lifecycle["data"]
+    assert data["abort-incomplete-uploads"]["noncurrentVersionExpiration"] == {
+        "noncurrentDays": float(wanted.noncurrent_version_expiry_days)
+    }
+    assert data["abort-incomplete-uploads"]["abortIncompleteMultipartUpload"] == {"daysAfterInitiation": 7.0}
+    if wanted.raw_transition_to_ia_days is None:
+        assert "raw-to-infrequent-access" not in data
+    else:
+        raw = data["raw-to-infrequent-access"]
+        assert raw["filter"] == {"prefix": "raw/"}
+        assert raw["transitions"] == [{"storageClass": "STANDARD_IA", "days": float(wanted.raw_transition_to_ia_days)}]
+    if "access-logs" in lifecycle:
+        logs = lifecycle["access-logs"]["expire-access-logs"]
+        assert logs["expiration"] == {"days": float(settings[env].log_retention_days)}
+    (key,) = [r for r in storage.resources if r.type == "aws:kms/key:Key"]
+    (repository,) = resources(storage, "aws:ecr/repository:Repository")
+    assert repository["encryptionConfigurations"] == [{"encryptionType": "KMS", "kmsKey": key.arn}]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_dask_role_reaches_only_its_key_and_log_group_and_flows_pass_exactly_two_roles(
+    plans: dict[tuple[str, str], StackPlan], settings: dict[str, Settings], env: str
+) -> None:
+    compute, storage = plans[(env, "compute")], plans[(env, "storage")]
+    (key,) = [r.arn for r in storage.resources if r.type == "aws:kms/key:Key"]
+    (log_group,) = [r.arn for r in compute.resources if r.type == "aws:cloudwatch/logGroup:LogGroup"]
+    policies = {
+        r["role"]: json.loads(r["policy"])["Statement"] for r in resources(compute, "aws:iam/rolePolicy:RolePolicy")
+    }
+
+    def resources_of(role: str, service: str) -> set[str]:
+        return {
+            arn
+            for st in policies[role]
+            if any(
+                a.startswith(f"{service}:")
+                for a in (st["Action"] if isinstance(st["Action"], list) else [st["Action"]])
+            )
+            for arn in st["Resource"]
+        }
+
+    assert resources_of("dask-task-id", "kms") == {key}
+    assert resources_of("dask-task-id", "logs") == {f"{log_group}:*"}
+    prefix, account = settings[env].name_prefix, settings[env].account_id
+    passes = [st for st in policies["flow-run-task-id"] if "iam:PassRole" in st["Action"]]
+    assert len(passes) == 1
+    assert sorted(passes[0]["Resource"]) == sorted(
+        f"arn:aws:iam::{account}:role/{prefix}-{role}" for role in ("task-execution", "dask-task")
+    )
+    assert passes[0]["Condition"] == {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}
+    roles = {r.inputs["name"] for r in compute.resources if r.type == "aws:iam/role:Role"}
+    assert {f"{prefix}-task-execution", f"{prefix}-dask-task"} <= roles, "the two roles it passes are the stack's own"
 
 
 @pytest.mark.parametrize(("env", "expected"), [("dev", False), ("staging", True), ("prod", True)])

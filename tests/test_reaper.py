@@ -68,6 +68,10 @@ def leaks(aws_env: str) -> dict[str, str]:
     live = RunInfo("dev", "live-run", now - timedelta(minutes=5)).tags()
     other_env = RunInfo("staging", "staging-run", now - timedelta(days=2)).tags()
     partial = {k: v for k, v in crashed.items() if k != "mlwf:flow-run"}  # tags a service could carry
+    foreign = {**crashed, "mlwf:platform": "someone-else"}  # another platform's run
+    unplatformed = {k: v for k, v in crashed.items() if k != "mlwf:platform"}
+    undated = {k: v for k, v in crashed.items() if k != "mlwf:created-at"}
+    three_hours = RunInfo("dev", "older-run", now - timedelta(hours=3)).tags()
     definition = ecs.register_task_definition(
         family="mlwf-dev-dask-worker",
         containerDefinitions=[{"name": "dask-worker", "image": "repo/flows:py3.11-abc", "memory": 512}],
@@ -101,10 +105,15 @@ def leaks(aws_env: str) -> dict[str, str]:
         "untagged_task": run(dask, None),
         "partly_tagged_task": run(dask, partial),
         "staging_task": run(dask, other_env),
+        "foreign_task": run(dask, foreign),
+        "unplatformed_task": run(dask, unplatformed),
+        "undated_task": run(dask, undated),
+        "three_hour_task": run(dask, three_hours),
         "platform_task": run(platform, crashed),
         "leaked_secret": secret(dask_tls_secret_name("mlwf-dev", "crashed-run-1"), crashed),
         "live_secret": secret(dask_tls_secret_name("mlwf-dev", "live-run-1"), live),
         "other_secret": secret("mlwf-dev/prefect-api-key", crashed),
+        "unplatformed_secret": secret(dask_tls_secret_name("mlwf-dev", "crashed-run-2"), unplatformed),
     }
 
 
@@ -146,6 +155,11 @@ def test_reap_removes_only_old_fully_tagged_leftovers_of_this_environment(leaks:
         "untagged_task",
         "partly_tagged_task",  # every run tag is required, the flow run's included
         "staging_task",
+        "foreign_task",  # every tag must be right, the platform's included
+        "unplatformed_task",
+        "undated_task",
+        "three_hour_task",  # younger than the threshold
+        "unplatformed_secret",
         "platform_task",  # the platform's services run in a cluster the reaper never looks at
         "live_secret",
         "other_secret",  # only the run certificates' names
@@ -165,6 +179,8 @@ def test_the_default_threshold_is_the_environments_maximum_cluster_lifetime(leak
     result = mlwf("reap", "--env", "dev", "--dry-run")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().endswith("older than 2:00:00"), "dev: dask.max_lifetime_minutes 120"
+    listed = {name for name, arn in leaks.items() if arn in result.stdout}
+    assert listed == {"leaked_task", "three_hour_task", "leaked_secret"}, "3 h is past the 2 h default, 5 min is not"
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 
 import boto3
@@ -176,6 +177,9 @@ def test_two_runs_at_once_keep_separate_clusters_and_complete_outputs(tmp_path: 
         assert process.returncode == 0, stderr[-2000:]
         summaries.append(json.loads(stdout[stdout.index("{") :]))
     assert summaries[0]["cluster"] != summaries[1]["cluster"], "each run has a cluster of its own"
+    opened = [datetime.fromisoformat(s["cluster_open"][0]) for s in summaries]
+    closed = [datetime.fromisoformat(s["cluster_open"][1]) for s in summaries]
+    assert max(opened) < min(closed), "the two runs' clusters were up at the same time"
     assert summaries[0]["model_version"] == summaries[1]["model_version"]
     zones = Zones(str(out))
     current = storage.current(zones.scores)

@@ -79,7 +79,7 @@ def _subnets(public: list[str], private: list[str]):  # type: ignore[no-untyped-
         ("dev", _set("cost_tags", {"Owner": "x"}), "missing required cost tag(s) CostCenter, Project"),
         ("dev", _set("account_id", "12345"), "account_id: String should match pattern"),
         ("dev", _set("name", "other"), "name: expected 'dev'"),
-        ("prod", _set("dask.spot_scheduler", True), "the prod scheduler must not run on Fargate Spot"),
+        ("prod", _set("dask.spot_scheduler", True), "dask.spot_scheduler: unknown key"),
         ("prod", _set("storage.versioning", False), "prod buckets must be versioned"),
         ("prod", _set("network.nat_gateways", 1), "prod needs one NAT gateway per AZ"),
         ("prod", _set("log_retention_days", 180), "log_retention_days 180 is below the prod minimum of 365"),

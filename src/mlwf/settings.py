@@ -3,7 +3,7 @@
 The model is shared by the Pulumi stacks and the flows. Validation errors name the file, the
 field and what was expected, e.g.::
 
-    environments/prod.yaml: dask.spot_scheduler: the prod scheduler must not run on Fargate Spot
+    environments/prod.yaml: storage.versioning: prod buckets must be versioned
 """
 
 from __future__ import annotations
@@ -131,7 +131,6 @@ class DaskSettings(Strict):
     n_workers: int = Field(default=2, ge=1)
     max_workers: int = Field(default=4, ge=1)
     spot_workers: bool = False
-    spot_scheduler: bool = False
     idle_timeout_minutes: int = Field(default=15, ge=1, le=240)
     max_lifetime_minutes: int = Field(default=240, ge=10, le=1440)
     # An adaptive cluster gives a worker back after it has been idle this long.
@@ -239,8 +238,6 @@ class Settings(Strict):
             if not self.dask.tls:
                 raise ValueError(f"dask.tls: {self.tier} clusters must encrypt their traffic")
         if self.tier == "prod":
-            if self.dask.spot_scheduler:
-                raise ValueError("dask.spot_scheduler: the prod scheduler must not run on Fargate Spot")
             if not self.storage.versioning:
                 raise ValueError("storage.versioning: prod buckets must be versioned")
             if not self.deletion_protection:

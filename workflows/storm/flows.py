@@ -9,6 +9,7 @@ only (no per-worker Prefect API, no "database is locked").
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import Any
 
 from prefect import flow
@@ -124,10 +125,12 @@ def storm_damage_pipeline(
     ingested = stages.ingest_all(source, years, zones)
     with mlwf.cluster(env, data_root, max_workers=max_workers, environments_dir=environments_dir) as run:
         cluster = str(run.client.scheduler_info()["address"])
+        opened = datetime.now(UTC).isoformat()
         curated = stages.prepare_curated(zones)
         training = stages.train_model(zones, curated, config, force_promote)
         serving = training.serving
         scores = None if serving is None else stages.score_events(zones, curated, serving, score_years)
+    closed = datetime.now(UTC).isoformat()
     written = stages.write_report(zones, training, scores, ingested)
     candidate = training.candidate.metadata
     create_table_artifact(key="storm-damage-metrics", table=metrics_table(candidate["metrics"]))
@@ -151,6 +154,7 @@ def storm_damage_pipeline(
         "report": report_md,
         "quarantined": dict(ingested.quarantined),
         "cluster": cluster,
+        "cluster_open": [opened, closed],  # when this run's cluster was up (UTC)
     }
     if training.refused:
         raise RefusedError(training.line, result)

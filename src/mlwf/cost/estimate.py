@@ -274,8 +274,8 @@ def cluster_price(settings: Settings, prices: Prices) -> ClusterPrice:
             hourly(prefect.flow_run_cpu, prefect.flow_run_memory_mib, False),
         ),
         (
-            f"scheduler ({size(dask.scheduler_cpu, dask.scheduler_memory_mib, dask.spot_scheduler)})",
-            hourly(dask.scheduler_cpu, dask.scheduler_memory_mib, dask.spot_scheduler),
+            f"scheduler ({size(dask.scheduler_cpu, dask.scheduler_memory_mib, False)})",  # never on Spot
+            hourly(dask.scheduler_cpu, dask.scheduler_memory_mib, False),
         ),
         (
             f"workers ({dask.n_workers} x {size(dask.worker_cpu, dask.worker_memory_mib, dask.spot_workers)})",

@@ -90,6 +90,47 @@ def tags_on_every_task(stage: Stage) -> Check:
     return Check("tags on every task", not untagged, detail)
 
 
+def scheduler_never_on_spot(stage: Stage) -> Check:
+    """A Spot interruption of the scheduler ends the run: it is on Fargate, and workers are on
+    Fargate Spot exactly where the settings allow."""
+    worker_provider = "FARGATE_SPOT" if stage.settings.dask.spot_workers else ""
+    placed = [r for r in stage.runner.requests if r.container in ("dask-scheduler", "dask-worker")]
+    wrong = [
+        f"{r.container} on {r.capacity_provider or 'FARGATE (launch type)'}"
+        for r in placed
+        if (r.container == "dask-scheduler" and r.capacity_provider not in ("", "FARGATE"))
+        or (r.container == "dask-worker" and r.capacity_provider != worker_provider)
+    ]
+    schedulers = sum(r.container == "dask-scheduler" for r in placed)
+    detail = "; ".join(sorted(set(wrong))) or (
+        f"{schedulers} schedulers on FARGATE, {len(placed) - schedulers} workers on {worker_provider or 'FARGATE'}"
+    )
+    return Check("the scheduler on Fargate, workers where the settings say", bool(schedulers) and not wrong, detail)
+
+
+def lifetimes_on_every_dask_task(stage: Stage) -> Check:
+    """Each worker retires after `dask.max_lifetime_minutes` and each scheduler ends after
+    `dask.idle_timeout_minutes` idle, whatever happens to the flow run: as their commands say."""
+    dask = stage.settings.dask
+    wanted = {
+        "dask-worker": ("--lifetime", f"{dask.max_lifetime_minutes}m"),
+        "dask-scheduler": ("--idle-timeout", f"{dask.idle_timeout_minutes} minutes"),
+    }
+    wrong, seen = [], 0
+    for task in stage.runner.tasks.values():
+        if task.container not in wanted:
+            continue
+        seen += 1
+        flag, value = wanted[task.container]
+        given = task.command[task.command.index(flag) + 1] if flag in task.command else None
+        if given != value:
+            wrong.append(f"{task.container} {task.task_id}: {flag} {given}")
+    detail = "; ".join(wrong[:4]) or f"{seen} Dask tasks: workers --lifetime {wanted['dask-worker'][1]}, " + (
+        f"schedulers --idle-timeout {wanted['dask-scheduler'][1]}"
+    )
+    return Check("lifetime limits on every Dask task", bool(seen) and not wrong, detail)
+
+
 def reaper_finds_nothing(stage: Stage) -> Check:
     result = stage.mlwf(
         "reap",
@@ -116,6 +157,8 @@ AFTER_THE_RUN = (
     every_task_stopped,
     no_task_definition_left,
     tags_on_every_task,
+    scheduler_never_on_spot,
+    lifetimes_on_every_dask_task,
     reaper_finds_nothing,
 )
 

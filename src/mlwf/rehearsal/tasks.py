@@ -72,6 +72,8 @@ class RunTaskRequest:
     definition_arn: str
     overrides: dict[str, Any]
     tags: list[dict[str, str]]
+    container: str = ""
+    capacity_provider: str = ""  # "" when the request named a launch type (FARGATE)
 
 
 @dataclass
@@ -150,7 +152,14 @@ class TaskRunner:
             {},
         )
         self.requests.append(
-            RunTaskRequest(task.task_arn, task.task_definition_arn, copy.deepcopy(task.overrides), list(task.tags))
+            RunTaskRequest(
+                task.task_arn,
+                task.task_definition_arn,
+                copy.deepcopy(task.overrides),
+                list(task.tags),
+                container["name"],
+                getattr(task, "capacity_provider_name", None) or "",
+            )
         )
         address = self._address()
         self._place(backend, task, address)
