@@ -4,26 +4,33 @@ secrets and the platform's own cluster are untouched; --dry-run changes nothing.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
-import os
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import boto3
 import pytest
 
+from mlwf.cli import main
 from mlwf.compute import RunInfo
 from mlwf.contract import dask_tls_secret_name, runtime_parameter_name
 
 REPO = Path(__file__).resolve().parents[1]
-MLWF = str(Path(sys.executable).parent / "mlwf")
 pytestmark = pytest.mark.reliability
 
 
 def mlwf(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([MLWF, *args], cwd=REPO, capture_output=True, text=True, env=dict(os.environ), timeout=120)
+    """`mlwf ARGS` in this process (so mutation testing sees the code it runs), as the CLI prints it."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.chdir(REPO), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(args))
+        except SystemExit as exc:  # argparse
+            code = int(exc.code or 0)
+    return subprocess.CompletedProcess(["mlwf", *args], code, out.getvalue(), err.getvalue())
 
 
 def aws_tags(tags: dict[str, str]) -> list[dict[str, str]]:

@@ -18,7 +18,7 @@ from mlwf.cost.prices import load_prices
 from mlwf.cost.report import Budget, budget
 from mlwf.errors import UserError
 from mlwf.infra import revision
-from mlwf.infra.plan import REDACTED, SECRET_MARKER, PlannedResource, StackPlan, redact
+from mlwf.infra.plan import SECRET_MARKER, PlannedResource, StackPlan, redact
 from mlwf.infra.stacks import ORDER, check_stacks
 from mlwf.policy.evaluate import evaluate
 from mlwf.policy.pack import config_file, resolved_config
@@ -308,6 +308,3 @@ def _settings(
             if notes is not None:
                 notes.append(f"the base's {name} settings are priced as the working tree's: {exc}")
     return found
-
-
-__all__ = ["REDACTED", "PlanDiff", "StackDiff", "diff_stack", "input_changes", "plan_against"]
