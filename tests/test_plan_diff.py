@@ -32,16 +32,20 @@ def git(repo: Path, *args: str) -> str:
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     """This checkout's files (tracked and new, not ignored) as the first commit of a new repository."""
-    root = tmp_path / "repo"
+    return new_repository(tmp_path / "repo", tmp_path / "repo")
+
+
+def new_repository(git_root: Path, root: Path) -> Path:
+    """This checkout's files in ``root`` (``git_root`` or a folder of it), committed in ``git_root``."""
     files = git(REPO, "ls-files", "--cached", "--others", "--exclude-standard", "-z").split("\0")
     for name in filter(None, files):
         source = REPO / name
         if source.is_file():
             (root / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, root / name)
-    git(root, "init", "-q", "-b", "main")
-    git(root, "-c", "user.name=t", "-c", "user.email=t@example.com", "add", "-A")
-    commit(root, "base")
+    git(git_root, "init", "-q", "-b", "main")
+    git(git_root, "-c", "user.name=t", "-c", "user.email=t@example.com", "add", "-A")
+    commit(git_root, "base")
     return root
 
 
@@ -96,7 +100,7 @@ def test_nat_gateways_in_prod_show_as_removed_or_added_with_their_routes_and_the
     two_azs = ("az_count: 3\n  nat_gateways: 3", "az_count: 2\n  nat_gateways: 2")
 
     edit(repo / "environments/prod.yaml", *two_azs)  # in the working tree, against main
-    document, _ = diff_json(repo, "--env", "prod")
+    document, _ = diff_json(repo, "--env", "prod", "--stack", "network")
     network = stack(document, "prod", "network")
     assert names(network["removed"], "aws:ec2/natGateway:NatGateway") == {"nat-2"}
     assert names(network["removed"], "aws:ec2/eip:Eip") == {"nat-2"}
@@ -238,6 +242,18 @@ def test_a_changed_policy_pack_is_said_and_an_unknown_base_is_one_line(repo: Pat
 def test_base_outside_a_git_repository_is_one_line(tmp_path: Path) -> None:
     shutil.copytree(REPO / "environments", tmp_path / "environments")
     assert_one_line_error(run("plan", "--base", "main", cwd=tmp_path), "not in a git repository")
+    assert_one_line_error(run("plan", "--format", "markdown", cwd=tmp_path), "add --base REF")
+
+
+@pytest.mark.slow
+def test_the_platform_may_be_a_folder_of_a_larger_repository(tmp_path: Path) -> None:
+    root = new_repository(tmp_path / "monorepo", tmp_path / "monorepo" / "ml-platform")
+    edit(root / "environments/dev.yaml", "versioning: false", "versioning: true")
+    result = diff(root, ["dev"], ["storage"])
+    (storage,) = result.stacks
+    (change,) = storage.resources
+    assert (change.name, [c.path for c in change.changes]) == ("data", ["versioningConfiguration.status"])
+    assert not result.pack_changed
 
 
 @pytest.mark.slow

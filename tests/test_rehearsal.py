@@ -85,7 +85,16 @@ def test_what_a_merge_does_completes_and_every_check_holds(rehearsed: tuple[list
         "storm-damage-search/staging",
     ], "the search reads what the pipeline writes: it runs after"
     assert all(r.ok for r in runs), [r.line() for r in runs]
-    assert len(checks) == 6
+    assert [c.name for c in checks] == [
+        "IAM denied nothing",
+        "no secret in task definitions, requests or logs",
+        "every task it started is STOPPED",
+        "no task definition of ours left ACTIVE",
+        "tags on every task",
+        "the scheduler on Fargate, workers where the settings say",
+        "lifetime limits on every Dask task",
+        "nothing left to reap",
+    ]
     assert all(c.ok for c in checks), [c.line() for c in checks]
 
 

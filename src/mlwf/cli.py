@@ -323,6 +323,8 @@ def _plan(args: argparse.Namespace) -> int:
     from mlwf.infra.report import print_plans
     from mlwf.policy.evaluate import plan_and_check
 
+    if args.format != "text":
+        raise UserError("--format markdown is the --base comparison's (a pull-request comment): add --base REF")
     _ignore_leaked_pulumi_loops()
     repo = _repo_root()
     settings = _environments(repo, args.env)
@@ -367,7 +369,7 @@ def _plan_diff(args: argparse.Namespace) -> int:
 
     _ignore_leaked_pulumi_loops()
     if args.program is not None and args.program.is_absolute():
-        raise UserError("--program with --base takes a folder inside the repository (relative)")
+        raise UserError("--program with --base takes a folder relative to the repository's root")
     result = plan_against(args.base, _repo_root(), args.env, args.stack, args.program)
     if args.json:
         print(json.dumps(result.to_json(), indent=2, default=str))

@@ -231,20 +231,23 @@ def plan_against(
     ref: str, repo_root: Path, envs: list[str] | None, stacks: list[str] | None, program: Path | None
 ) -> PlanDiff:
     """Plan `ref` and the working tree, and compare them per environment and stack."""
-    repo = revision.top_level(repo_root)
-    commit = revision.resolve(repo, ref)
+    git_root = revision.top_level(repo_root)
+    inner = repo_root.resolve().relative_to(git_root.resolve())  # "." unless the platform is a subfolder
+    repo = repo_root.resolve()
+    commit = revision.resolve(git_root, ref)
     selected = check_stacks(stacks)
     prices = load_prices()
     head_settings = _settings(repo, envs, required=True)
     notes: list[str] = []
-    with revision.worktree(repo, commit) as tree:
+    with revision.worktree(git_root, commit) as checkout:
+        tree = checkout / inner
         base_settings = _settings(tree, envs, required=False, fallback=head_settings, notes=notes)
-        planners = [
-            revision.TreePlanner(tree, f"{ref} ({commit[:12]})", list(base_settings), selected, program),
-            revision.TreePlanner(repo, "the working tree", list(head_settings), selected, program),
-        ]
+        planners = [revision.TreePlanner(repo, "the working tree", list(head_settings), selected, program)]
+        if base_settings:  # a base without environments (or without the platform) has nothing to plan
+            label = f"{ref} ({commit[:12]})"
+            planners.append(revision.TreePlanner(tree, label, list(base_settings), selected, program))
         try:
-            base_plans, head_plans = [p.collect() for p in planners]
+            head_plans, base_plans = [p.collect() for p in planners] + [[]] * (2 - len(planners))
         finally:
             for planner in planners:
                 planner.process.kill()
@@ -277,7 +280,7 @@ def plan_against(
         before_costs = [d.cost_before for d in diffs if d.env == env and d.cost_before]
         previous = budget(base.settings[env], before_costs, complete) if env in base.settings else None
         budgets.append((previous, budget(settings, after_costs, complete)))
-    pack_changed = revision.changed(repo, commit, PACK_PATHS)
+    pack_changed = revision.changed(git_root, commit, [str(inner / path) for path in PACK_PATHS])
     return PlanDiff(ref, commit, pack_changed, diffs, budgets, notes)
 
 
