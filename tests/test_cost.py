@@ -4,10 +4,7 @@ a copy of AWS's price list served on loopback."""
 
 from __future__ import annotations
 
-import http.server
 import json
-import threading
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -129,8 +126,9 @@ def offer_file(products: dict[str, tuple[str, str]]) -> dict[str, Any]:
 
 
 @pytest.fixture
-def price_list(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    root = tmp_path / "price-list"
+def price_list(http_dir: tuple[str, Path]) -> tuple[str, Path]:
+    """A copy of the price list's layout, served on loopback (conftest's `http_dir`)."""
+    url, root = http_dir
     for offer, products in OFFERS.items():
         folder = root / "offers/v1.0/aws" / offer
         version = f"/offers/v1.0/aws/{offer}/20261101000000/us-east-1/index.json"
@@ -139,20 +137,7 @@ def price_list(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         (folder / "current").mkdir(parents=True)
         index = {"regions": {"us-east-1": {"regionCode": "us-east-1", "currentVersionUrl": version}}}
         (folder / "current/region_index.json").write_text(json.dumps(index))
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, directory=str(root), **kwargs)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", root
-    finally:
-        server.shutdown()
+    return url.rstrip("/"), root
 
 
 def test_prices_refresh_from_the_price_list_served_on_loopback(price_list: tuple[str, Path], tmp_path: Path) -> None:
