@@ -64,12 +64,16 @@ def dask_client() -> Iterator[object]:
 
 
 @pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
+def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real moto server on 127.0.0.1 (HTTP, as s3fs/boto3/aiobotocore see AWS)."""
     port = free_port()
     server = shutil.which("moto_server") or str(Path(sys.executable).parent / "moto_server")
+    recording = tmp_path_factory.mktemp("moto") / "recording"  # /moto-api/recorder, per server
     process = subprocess.Popen(
-        [server, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [server, "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "MOTO_RECORDER_FILEPATH": str(recording)},
     )
     endpoint = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30

@@ -2,27 +2,40 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
+import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import boto3
 import pytest
 from distributed import Client
 from distributed.core import Status
 
 from mlwf.compute import (
+    Adaptivity,
     ClusterRuntime,
+    ClusterStartError,
     FargateSpec,
     LocalSpec,
     RunInfo,
+    Terminated,
+    _sigterm_raises,
     cluster_spec,
     dask_client,
     fargate_cluster_kwargs,
+    start_error_line,
+    worker_cap,
 )
 from mlwf.errors import UserError
 from mlwf.settings import TIER_MAX_WORKERS, load_settings
@@ -245,3 +258,200 @@ def test_a_flow_gets_its_cluster_settings_and_data_root_from_one_call(tmp_path: 
         cluster = run.client.cluster
     assert cluster.status == Status.closed
     assert mlwf.data_root() == "mlwf-data", "the local default"
+
+
+def moto_calls(endpoint: str, action: str) -> list[dict[str, Any]]:
+    """The JSON bodies of every ``action`` request the moto server received while recording
+    (its recorder: what CloudTrail would show)."""
+    recording = urllib.request.urlopen(f"{endpoint}/moto-api/recorder/download-recording").read().decode()
+    calls = []
+    for line in recording.splitlines():
+        request = json.loads(line)
+        if request.get("headers", {}).get("X-Amz-Target", "").endswith(f".{action}") and request.get("body"):
+            calls.append(json.loads(base64.b64decode(request["body"])))
+    return calls
+
+
+def recorder(endpoint: str, what: str) -> None:
+    urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/recorder/{what}", method="POST"))
+
+
+def test_a_run_whose_ecs_cluster_is_gone_fails_in_one_line_and_deletes_its_certificates(aws_env: str) -> None:
+    """Staging encrypts Dask traffic: the run's certificates go into a secret of their own,
+    tagged as the run's, and are deleted when the cluster cannot start. Here the runtime names
+    an ECS cluster that no longer exists (moto, over real HTTP; its recorder shows the calls)."""
+    boto3.client("ecs").put_account_setting(name="taskLongArnFormat", value="enabled")
+    # The run's region, not the process's default (AWS_DEFAULT_REGION is us-east-1 here).
+    staging = load_settings(REPO / "environments" / "staging.yaml").model_copy(update={"region": "us-west-2"})
+    spec = cluster_spec(staging, RUNTIME, RUN)
+    assert isinstance(spec, FargateSpec)
+    assert spec.tls_secret is not None
+    recorder(aws_env, "reset-recording")
+    recorder(aws_env, "start-recording")
+    try:
+        with pytest.raises(ClusterStartError) as failure, dask_client(spec):
+            pass
+    finally:
+        recorder(aws_env, "stop-recording")
+    # dask-cloudprovider unpacks DescribeClusters' empty answer: its words, on one line.
+    assert str(failure.value) == "the Dask cluster could not start: not enough values to unpack (expected 1, got 0)"
+    (created,) = moto_calls(aws_env, "CreateSecret")
+    assert created["Name"] == spec.tls_secret
+    assert {t["Key"]: t["Value"] for t in created["Tags"]} == RUN.tags(), "only the run's tags, for the reaper"
+    assert set(json.loads(created["SecretString"])) >= {"ca", "cert", "key"}
+    assert moto_calls(aws_env, "DescribeClusters") == [{"clusters": [RUNTIME.cluster_arn]}], "the cluster was tried"
+    (deleted,) = moto_calls(aws_env, "DeleteSecret")
+    assert deleted["SecretId"].startswith(f"arn:aws:secretsmanager:us-west-2:123456789012:secret:{spec.tls_secret}-")
+    assert deleted["ForceDeleteWithoutRecovery"] is True
+    assert boto3.client("secretsmanager", region_name="us-west-2").list_secrets()["SecretList"] == []
+
+
+@pytest.mark.parametrize(
+    ("error", "line"),
+    [
+        (
+            "An error occurred (AccessDeniedException) when calling the DescribeClusters operation: User: "
+            "arn:aws:sts::111111111111:assumed-role/mlwf-dev-flow/4f2c is not authorized to perform: "
+            "ecs:DescribeClusters on resource: arn:aws:ecs:us-east-1:111111111111:cluster/mlwf-dev\n<Response/>",
+            "mlwf-dev-flow is not allowed ecs:DescribeClusters on arn:aws:ecs:us-east-1:111111111111:cluster/mlwf-dev"
+            " (AccessDenied)",
+        ),
+        (
+            "User: arn:aws:iam::111111111111:user/ci is not authorized to perform: iam:PassRole",
+            "ci is not allowed iam:PassRole (AccessDenied)",
+        ),
+        (
+            "User: arn:aws:iam::111111111111:root is not authorized to perform: ecs:RunTask on resource: *",
+            "root is not allowed ecs:RunTask on * (AccessDenied)",
+        ),
+        ("\n  \nCluster failed to start: no capacity  \nTraceback ...", "Cluster failed to start: no capacity"),
+        ("", "TimeoutError"),
+        ("x" * 400, "x" * 300),
+    ],
+)
+def test_a_cluster_that_cannot_start_is_one_line_naming_who_may_not_do_what(error: str, line: str) -> None:
+    assert start_error_line(TimeoutError(error)) == f"the Dask cluster could not start: {line}"
+
+
+@pytest.mark.parametrize(("idle_s", "wait_count"), [(60, 12), (62, 12), (63, 13), (1, 1), (0, 1)])
+def test_a_worker_is_given_back_after_its_idle_time_in_whole_checks(idle_s: int, wait_count: int) -> None:
+    assert Adaptivity(2, 8, idle_s).adapt_kwargs() == {
+        "minimum": 2,
+        "maximum": 8,
+        "interval": "5.0s",
+        "wait_count": wait_count,
+    }
+
+
+def test_a_run_may_ask_for_exactly_n_workers() -> None:
+    dev = load_settings(REPO / "environments" / "dev.yaml")
+    assert worker_cap(dev, dev.dask.n_workers) == dev.dask.n_workers
+    assert worker_cap(dev, None) == dev.dask.max_workers
+
+
+@pytest.mark.parametrize("image", ["flows", "localhost:5000/flows", "localhost:5000/team/flows"])
+def test_images_without_a_tag_are_refused_even_behind_a_registry_port(image: str) -> None:
+    settings = load_settings(REPO / "environments" / "dev.yaml")
+    runtime = ClusterRuntime(**{**RUNTIME.__dict__, "image": image})
+    with pytest.raises(ValueError, match=rf"^image '{image}' is not pinned \(expected a tag or a digest\)$"):
+        fargate_cluster_kwargs(settings, runtime, RUN)
+
+
+@pytest.mark.parametrize("image", ["flows:1", "localhost:5000/flows:1", "r/flows@sha256:" + "0" * 64])
+def test_tagged_and_digest_images_are_pinned(image: str) -> None:
+    settings = load_settings(REPO / "environments" / "dev.yaml")
+    runtime = ClusterRuntime(**{**RUNTIME.__dict__, "image": image})
+    assert fargate_cluster_kwargs(settings, runtime, RUN)["image"] == image
+
+
+@pytest.mark.parametrize(("worker_cpu", "threads"), [(256, 1), (1024, 1), (2048, 2), (4096, 4)])
+def test_each_worker_runs_one_thread_per_vcpu(worker_cpu: int, threads: int) -> None:
+    dev = load_settings(REPO / "environments" / "dev.yaml")
+    sized = dev.model_copy(update={"dask": dev.dask.model_copy(update={"worker_cpu": worker_cpu})})
+    kwargs = fargate_cluster_kwargs(sized, RUNTIME, RUN)
+    assert type(kwargs["worker_nthreads"]) is int
+    assert kwargs["worker_nthreads"] == threads
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_the_scheduler_and_the_region_come_from_the_settings(env: str) -> None:
+    settings = load_settings(REPO / "environments" / f"{env}.yaml")
+    kwargs = fargate_cluster_kwargs(settings, RUNTIME, RUN)
+    assert kwargs["region_name"] == settings.region
+    assert (kwargs["scheduler_cpu"], kwargs["scheduler_mem"]) == (
+        settings.dask.scheduler_cpu,
+        settings.dask.scheduler_memory_mib,
+    )
+    assert kwargs["environment"] == {
+        "MLWF_MAX_LIFETIME": f"{settings.dask.max_lifetime_minutes}m",
+        "AWS_DEFAULT_REGION": settings.region,
+    }
+
+
+def test_a_run_needs_both_settings_and_a_runtime_for_fargate() -> None:
+    dev = load_settings(REPO / "environments" / "dev.yaml")
+    assert cluster_spec(dev, None, RUN) == LocalSpec()
+    assert cluster_spec(None, RUNTIME, RUN) == LocalSpec()
+
+
+def test_each_tls_run_gets_its_own_certificates_secret_and_plain_runs_none() -> None:
+    staging = load_settings(REPO / "environments" / "staging.yaml")
+    first, second = (cluster_spec(staging, RUNTIME, RUN) for _ in range(2))
+    assert isinstance(first, FargateSpec)
+    assert isinstance(second, FargateSpec)
+    assert first.kwargs == fargate_cluster_kwargs(staging, RUNTIME, RUN)
+    assert first.tls_secret is not None
+    assert second.tls_secret is not None
+    assert re.fullmatch(r"mlwf-staging/dask-tls/flow-run-1-20260102T030405-[0-9a-f]{6}", first.tls_secret)
+    assert first.tls_secret != second.tls_secret, "a retried run must not reuse (or delete) another's"
+    dev = cluster_spec(load_settings(REPO / "environments" / "dev.yaml"), RUNTIME, RUN)
+    assert isinstance(dev, FargateSpec)
+    assert dev.tls_secret is None
+
+
+def test_a_local_cluster_is_one_process_per_worker_and_sigterm_closes_it() -> None:
+    """In-process, so that mutation testing sees it (the subprocess test above is the guarantee
+    with the cluster outside the signalled process)."""
+    received: list[int] = []
+    clusters: list[Any] = []
+
+    def outer(signum: int, frame: Any) -> None:
+        received.append(signum)
+
+    def run() -> None:
+        with dask_client(LocalSpec(n_workers=1)) as client:
+            clusters.append(client.cluster)
+            info = client.scheduler_info()["workers"]
+            assert [w["nthreads"] for w in info.values()] == [1]
+            assert all(w["memory_limit"] > 0 for w in info.values()), "memory_limit='auto' sizes each worker"
+            assert os.getpid() not in client.run(os.getpid).values(), "workers are processes of their own"
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the handler raises in the main thread as soon as the signal arrives
+
+    previous = signal.signal(signal.SIGTERM, outer)
+    try:
+        with pytest.raises(Terminated, match=r"^received signal 15$"):
+            run()
+        assert clusters[0].status == Status.closed
+        assert received == [], "SIGTERM was ours while the cluster was open"
+        assert signal.getsignal(signal.SIGTERM) is outer, "and the previous handler is back after"
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def test_outside_the_main_thread_no_handler_is_installed() -> None:
+    """Python allows signal handlers only in the main thread: a flow run in a worker thread
+    (Prefect's thread runner) still gets its cluster."""
+    outcome: list[object] = []
+
+    def run() -> None:
+        try:
+            with _sigterm_raises():
+                outcome.append("ran")
+        except Exception as exc:  # what the handler's installation would raise here
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    assert outcome == ["ran"]

@@ -7,16 +7,19 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from mlwf.cli import main
 from mlwf.compute import RunInfo
 from mlwf.contract import dask_tls_secret_name, runtime_parameter_name
+from mlwf.reaper import find_leftovers, reap
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.reliability
@@ -142,14 +145,18 @@ def test_dry_run_lists_the_leftovers_and_changes_nothing(leaks: dict[str, str]) 
     result = mlwf("reap", "--env", "dev", "--older-than", "6h", "--dry-run")
     assert result.returncode == 0, result.stderr
     listed = [line for line in result.stdout.splitlines() if line.startswith("would reap: ")]
-    assert len(listed) == 2, result.stdout
-    assert leaks["leaked_task"] in listed[0], "tasks first, then their certificates"
-    assert leaks["leaked_secret"] in listed[1]
-    assert "crashed-run" in listed[0]
+    assert listed == [  # tasks first, then their certificates
+        f"would reap: task            {leaks['leaked_task']} (flow run crashed-run, 48.0 h old)",
+        f"would reap: secret          {leaks['leaked_secret']} (flow run crashed-run, 48.0 h old)",
+    ]
+    assert result.stdout.strip().endswith("would reap 2 resource(s) in dev older than 6:00:00")
     assert state(leaks) == before
 
 
-def test_reap_removes_only_old_fully_tagged_leftovers_of_this_environment(leaks: dict[str, str]) -> None:
+def test_reap_removes_only_old_fully_tagged_leftovers_of_this_environment(
+    leaks: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="mlwf.reaper")
     before = state(leaks)
     result = mlwf("reap", "--env", "dev", "--older-than", "6h")
     assert result.returncode == 0, result.stderr
@@ -157,6 +164,16 @@ def test_reap_removes_only_old_fully_tagged_leftovers_of_this_environment(leaks:
     after = state(leaks)
     assert after["leaked_task"] == "STOPPED"
     assert after["leaked_secret"] == "DELETED"
+    (stopped,) = boto3.client("ecs").describe_tasks(cluster=leaks["dask_cluster"], tasks=[leaks["leaked_task"]])[
+        "tasks"
+    ]
+    assert stopped["stoppedReason"] == "mlwf reap: left behind by a crashed flow run"
+    with pytest.raises(ClientError, match="ResourceNotFoundException"):  # gone now, not in 7 days
+        boto3.client("secretsmanager").describe_secret(SecretId=leaks["leaked_secret"])
+    assert [r.getMessage() for r in caplog.records if r.name == "mlwf.reaper"] == [
+        f"reaped task {leaks['leaked_task']}",
+        f"reaped secret {leaks['leaked_secret']}",
+    ]
     for untouched in (
         "live_task",
         "untagged_task",
@@ -198,3 +215,24 @@ def test_bad_durations_are_one_line_errors(value: str, words: str) -> None:
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1
     assert words in result.stderr
+
+
+def test_a_leftover_exactly_as_old_as_the_threshold_is_reaped_and_each_is_listed_once(leaks: dict[str, str]) -> None:
+    ecs, secrets = boto3.client("ecs"), boto3.client("secretsmanager")
+    (task,) = ecs.describe_tasks(cluster=leaks["dask_cluster"], tasks=[leaks["leaked_task"]], include=["TAGS"])["tasks"]
+    stamp = next(t["value"] for t in task["tags"] if t["key"] == "mlwf:created-at")
+    then = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC) + timedelta(days=2)
+
+    def leftovers(older_than: timedelta) -> list[tuple[str, str]]:
+        found = find_leftovers(ecs, secrets, "dev", leaks["dask_cluster"], "mlwf-dev", older_than, then)
+        return [(item.arn, item.flow_run) for item in found]
+
+    crashed = [(leaks["leaked_task"], "crashed-run"), (leaks["leaked_secret"], "crashed-run")]
+    assert leftovers(timedelta(days=2)) == crashed, "exactly as old as the threshold"
+    assert leftovers(timedelta(days=2, seconds=1)) == []
+    tasks = sorted([(leaks["leaked_task"], "crashed-run"), (leaks["three_hour_task"], "older-run")])
+    assert leftovers(timedelta(hours=1)) == [*tasks, crashed[1]], "each leftover once, tasks first"
+    found = find_leftovers(ecs, secrets, "dev", leaks["dask_cluster"], "mlwf-dev", timedelta(days=2), then)
+    assert reap(ecs, secrets, found, dry_run=True) == []
+    assert state(leaks)["leaked_task"] == "RUNNING"
+    assert reap(ecs, secrets, found, dry_run=False) == found

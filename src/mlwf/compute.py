@@ -129,7 +129,7 @@ def fargate_cluster_kwargs(settings: Settings, runtime: ClusterRuntime, run: Run
     """
     dask = settings.dask
     image = runtime.image
-    if ":" not in image.rsplit("/", 1)[-1] and "@sha256:" not in image:
+    if ":" not in image.split("/")[-1]:  # name:tag, or name@sha256:digest
         raise ValueError(f"image {image!r} is not pinned (expected a tag or a digest)")
     lifetime = f"{dask.max_lifetime_minutes}m"
     return {
@@ -190,8 +190,7 @@ def _start(spec: ClusterSpec, cleanup: ExitStack) -> Any:
             threads_per_worker=spec.threads_per_worker,
             memory_limit=spec.memory_limit,
             dashboard_address=None,
-            processes=True,
-        )
+        )  # one process per worker (LocalCluster's default)
     from dask_cloudprovider.aws import FargateCluster
 
     kwargs = spec.kwargs
@@ -227,7 +226,7 @@ def start_error_line(exc: BaseException) -> str:
     text = str(exc)
     denied = _DENIED.search(text)
     if denied:
-        principal = denied[1].split(":", 5)[-1]  # user/NAME or assumed-role/NAME/session
+        principal = denied[1].split(":")[-1]  # user/NAME, assumed-role/NAME/session or root
         name = principal.split("/")[1] if "/" in principal else principal
         where = f" on {denied[3]}" if denied[3] else ""
         return f"the Dask cluster could not start: {name} is not allowed {denied[2]}{where} (AccessDenied)"

@@ -90,10 +90,10 @@ def find_leftovers(
 
 def reap(ecs: Any, secrets: Any, leftovers: list[Leftover], dry_run: bool) -> list[Leftover]:
     """Stop or delete each leftover (nothing with ``dry_run``); returns what was done."""
+    if dry_run:
+        return []
     done = []
     for item in leftovers:
-        if dry_run:
-            continue
         if item.kind == "task":
             ecs.stop_task(cluster=item.cluster, task=item.arn, reason="mlwf reap: left behind by a crashed flow run")
         else:

@@ -9,6 +9,7 @@ field and what was expected, e.g.::
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -50,8 +51,8 @@ LOG_RETENTION_DAYS = (
     3653,
 )
 # Fargate task sizes: CPU units -> allowed memory (MiB).
-FARGATE_MEMORY: dict[int, range] = {
-    256: range(512, 2049, 512),
+FARGATE_MEMORY: dict[int, Sequence[int]] = {
+    256: (512, 1024, 2048),  # 0.25 vCPU: these three only (1536 is not a Fargate size)
     512: range(1024, 4097, 1024),
     1024: range(2048, 8193, 1024),
     2048: range(4096, 16385, 1024),
@@ -156,10 +157,11 @@ def _check_fargate_size(role: str, cpu: int, memory: int) -> None:
         raise ValueError(f"{role}_cpu {cpu} is not a Fargate size (expected one of {sorted(FARGATE_MEMORY)})")
     allowed = FARGATE_MEMORY[cpu]
     if memory not in allowed:
-        raise ValueError(
-            f"{role}_memory_mib {memory} is not valid with {cpu} CPU units "
-            f"(expected {allowed.start}-{allowed.stop - 1} in steps of {allowed.step})"
-        )
+        if isinstance(allowed, range):
+            expected = f"{allowed.start}-{allowed.stop - 1} in steps of {allowed.step}"
+        else:
+            expected = f"one of {', '.join(map(str, allowed))}"
+        raise ValueError(f"{role}_memory_mib {memory} is not valid with {cpu} CPU units (expected {expected})")
 
 
 class PrefectSettings(Strict):

@@ -58,8 +58,8 @@ def check_writable(root: str) -> None:
         from pathlib import Path
 
         target = Path(path)
-        existing = next((p for p in [target, *target.parents] if p.exists()), None)
-        if existing is None or not existing.is_dir() or not os.access(existing, os.W_OK):
+        existing = next(p for p in [target, *target.parents] if p.exists())  # fsspec's paths are absolute
+        if not existing.is_dir() or not os.access(existing, os.W_OK):
             raise UserError(f"output {root} is not a writable folder")
 
 
@@ -69,7 +69,7 @@ def write_bytes(url: str, data: bytes) -> None:
     if not is_local(fs):
         fs.pipe_file(path, data)
         return
-    directory = os.path.dirname(path) or "."
+    directory = os.path.dirname(path)  # absolute (fsspec)
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
     try:

@@ -14,7 +14,6 @@ import gzip
 import hashlib
 import io
 import logging
-import re
 import zlib
 from dataclasses import dataclass, field
 
@@ -61,7 +60,7 @@ def list_source(source: str, years: list[int] | None = None) -> list[SourceFile]
         if DETAILS_FILE_PATTERN.match(path.rstrip("/").rsplit("/", 1)[-1]):
             entries = [path]
         else:
-            entries = [e if isinstance(e, str) else e["name"] for e in fs.ls(path, detail=False)]
+            entries = list(fs.ls(path, detail=False))
     except (OSError, ValueError) as exc:
         raise UserError(f"cannot read source {source}: {_one_line(exc)}") from None
     except Exception as exc:  # aiohttp/botocore errors do not share a base class
@@ -75,7 +74,7 @@ def list_source(source: str, years: list[int] | None = None) -> list[SourceFile]
         year = int(match["year"])
         if years and year not in years:
             continue
-        url = fs.unstrip_protocol(entry) if not re.match(r"^\w+://", entry) else entry
+        url = fs.unstrip_protocol(entry)  # a URL that has its protocol is kept as it is
         candidate = SourceFile(url, name, year)
         if year not in newest or name > newest[year].name:
             newest[year] = candidate
@@ -98,18 +97,21 @@ def validate_details(name: str, data: bytes) -> int:
     if not decoded.strip():
         raise BadInputFileError(name, "empty file (no header, no events)")
     rows = csv.reader(io.StringIO(decoded))
-    header = next(rows)
-    missing = [c for c in REQUIRED_COLUMNS if c not in header]
-    if missing:
-        raise BadInputFileError(name, f"missing required column(s) {', '.join(missing)}")
-    unexpected = [c for c in header if c not in DETAILS_COLUMNS]
-    if unexpected:
-        raise BadInputFileError(name, f"unexpected column(s) {', '.join(unexpected)} (not in format v1.0)")
-    for line_number, row in enumerate(rows, start=2):
-        if len(row) != len(header):
-            raise BadInputFileError(
-                name, f"not a readable CSV (line {line_number} has {len(row)} fields, the header {len(header)})"
-            )
+    try:
+        header = next(rows)
+        missing = [c for c in REQUIRED_COLUMNS if c not in header]
+        if missing:
+            raise BadInputFileError(name, f"missing required column(s) {', '.join(missing)}")
+        unexpected = [c for c in header if c not in DETAILS_COLUMNS]
+        if unexpected:
+            raise BadInputFileError(name, f"unexpected column(s) {', '.join(unexpected)} (not in format v1.0)")
+        for line_number, row in enumerate(rows, start=2):
+            if len(row) != len(header):
+                raise BadInputFileError(
+                    name, f"not a readable CSV (line {line_number} has {len(row)} fields, the header {len(header)})"
+                )
+    except csv.Error as exc:  # e.g. an unbalanced quote that runs a field past the csv module's limit
+        raise BadInputFileError(name, f"not a readable CSV ({_one_line(exc)})") from None
     try:
         frame = pd.read_csv(io.StringIO(decoded), dtype=str, keep_default_na=False, on_bad_lines="error")
     except (pd.errors.ParserError, ValueError) as exc:

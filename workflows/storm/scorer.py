@@ -94,7 +94,7 @@ class LinearScorer:
             contribution = values * weight  # a new array: ``values`` may be a read-only view
             missing = np.isnan(values)
             if missing.any():
-                np.copyto(contribution, weight * self.medians.get(column, 0.0) + if_missing, where=missing)
+                np.copyto(contribution, weight * self.medians[column] + if_missing, where=missing)
             z += contribution
         return z
 

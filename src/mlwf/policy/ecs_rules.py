@@ -26,10 +26,12 @@ def image_problem(image: str) -> str | None:
     """Why an image reference is not pinned, or None if it is (a digest or a non-latest tag)."""
     if DIGEST.search(image):
         return None
-    last = image.rsplit("/", 1)[-1]
-    if ":" not in last:
+    name = image.split("/")[-1]  # a registry's port is in the first part, a tag in the last
+    if "@" in name:
+        return "has a malformed digest (expected @sha256: and 64 hex digits)"
+    if ":" not in name:
         return "has no tag (it floats to latest)"
-    if last.rsplit(":", 1)[1] == "latest":
+    if name.split(":")[-1] == "latest":
         return "uses the mutable tag 'latest'"
     return None
 

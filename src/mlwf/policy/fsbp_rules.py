@@ -39,8 +39,11 @@ def _network_mode(args: ResourceValidationArgs, report_violation: ReportViolatio
     if args.resource_type != "aws:ecs/taskDefinition:TaskDefinition":
         return
     mode = args.props.get("networkMode")
-    if mode != "awsvpc" or args.props.get("pidMode") == "host" or args.props.get("ipcMode") == "host":
+    if mode != "awsvpc":
         report_violation(f"task definition '{args.name}' does not isolate its network (networkMode {mode!r})")
+    shared = [namespace for namespace in ("pidMode", "ipcMode") if args.props.get(namespace) == "host"]
+    if shared:
+        report_violation(f"task definition '{args.name}' shares the host's namespace ({', '.join(shared)} 'host')")
 
 
 ecs_awsvpc_network_mode = ResourceValidationPolicy(

@@ -73,6 +73,13 @@ def _port(value: Any, default: int) -> int:
         return default
 
 
+def protocol_name(value: Any) -> str:
+    """The protocol as AWS names it: a number the program wrote (-1, 6) arrives as a float."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(int(value))
+    return str(value)
+
+
 def ingress_rules(resource_type: str, props: Mapping[str, Any]) -> Iterator[Ingress]:
     """Ingress of a security group (inline), a standalone rule (v7 ``aws.vpc`` or ``ec2``)."""
     if resource_type == "aws:ec2/securityGroup:SecurityGroup":
@@ -81,7 +88,7 @@ def ingress_rules(resource_type: str, props: Mapping[str, Any]) -> Iterator[Ingr
             yield Ingress(
                 _port(rule.get("fromPort"), 0),
                 _port(rule.get("toPort"), 65535),
-                str(rule.get("protocol", "tcp")),
+                protocol_name(rule.get("protocol", "tcp")),
                 cidrs,
             )
     elif resource_type == "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule":
@@ -89,13 +96,16 @@ def ingress_rules(resource_type: str, props: Mapping[str, Any]) -> Iterator[Ingr
         yield Ingress(
             _port(props.get("fromPort"), 0),
             _port(props.get("toPort"), 65535),
-            str(props.get("ipProtocol", "tcp")),
+            protocol_name(props.get("ipProtocol", "tcp")),
             cidrs,
         )
     elif resource_type == "aws:ec2/securityGroupRule:SecurityGroupRule" and props.get("type") == "ingress":
         cidrs = tuple(as_list(props.get("cidrBlocks")) + as_list(props.get("ipv6CidrBlocks")))
         yield Ingress(
-            _port(props.get("fromPort"), 0), _port(props.get("toPort"), 65535), str(props.get("protocol", "tcp")), cidrs
+            _port(props.get("fromPort"), 0),
+            _port(props.get("toPort"), 65535),
+            protocol_name(props.get("protocol", "tcp")),
+            cidrs,
         )
 
 

@@ -20,7 +20,16 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from mlwf.policy.helpers import BUCKET, INTERNET, as_list, config_value, loads, policy_documents, statements
+from mlwf.policy.helpers import (
+    BUCKET,
+    INTERNET,
+    as_list,
+    config_value,
+    loads,
+    policy_documents,
+    protocol_name,
+    statements,
+)
 
 TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
 
@@ -124,10 +133,12 @@ def _egress(resource_type: str, props: Mapping[str, Any]) -> list[tuple[str, int
     if resource_type == "aws:ec2/securityGroup:SecurityGroup":
         for rule in as_list(props.get("egress")):
             cidrs = [str(c) for c in as_list(rule.get("cidrBlocks")) + as_list(rule.get("ipv6CidrBlocks"))]
-            found.append((str(rule.get("protocol")), int(rule.get("fromPort", 0)), int(rule.get("toPort", 0)), cidrs))
+            found.append(
+                (protocol_name(rule.get("protocol")), int(rule.get("fromPort", 0)), int(rule.get("toPort", 0)), cidrs)
+            )
     elif resource_type == "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule":
         cidrs = [str(c) for c in (props.get("cidrIpv4"), props.get("cidrIpv6")) if c]
-        protocol = str(props.get("ipProtocol"))
+        protocol = protocol_name(props.get("ipProtocol"))
         found.append((protocol, int(props.get("fromPort", 0) or 0), int(props.get("toPort", 65535) or 65535), cidrs))
     return [(p, f, t, [c for c in cidrs if c in INTERNET]) for p, f, t, cidrs in found]
 
@@ -214,10 +225,10 @@ def _access_logs(args: StackValidationArgs, report_violation: ReportViolation) -
         return
     buckets = [r for r in args.resources if r.resource_type == BUCKET]
     logging = [r for r in args.resources if r.resource_type == "aws:s3/bucketLogging:BucketLogging"]
-    targets = {id(t) for r in logging for t in r.dependencies if t.resource_type == BUCKET}
+    # A BucketLogging depends on the bucket it logs and on its log bucket (which does not log into itself).
+    logged = {id(b) for r in logging for b in r.dependencies}
     for bucket in buckets:
-        logged = any(bucket in r.dependencies and r.props.get("targetBucket") for r in logging)
-        if not logged and id(bucket) not in targets:  # a log bucket does not log into itself
+        if id(bucket) not in logged:
             report_violation(f"bucket '{bucket.name}' has no server access logging")
 
 
@@ -242,7 +253,7 @@ def _deletes(args: ResourceValidationArgs, report_violation: ReportViolation) ->
             if not any(fnmatch.fnmatchcase(role, pattern) for pattern in deleters):
                 report_violation(f"role '{role}' may delete objects; only {deleters} delete (the stage table)")
             for resource in as_list(st.get("Resource")):
-                if str(resource) == "*" or str(resource).endswith(":::*") or str(resource).count("/") < 2:
+                if str(resource).count("/") < 2:  # "*", "arn:aws:s3:::*", a bucket or bucket/*
                     report_violation(f"'{role}' may delete under {resource}, wider than a dataset's prefix")
 
 

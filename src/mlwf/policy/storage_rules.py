@@ -69,7 +69,8 @@ def _tls_only(props: Mapping[str, Any]) -> bool:
     for st in statements(props.get("policy")):
         condition = st.get("Condition") or {}
         secure = (condition.get("Bool") or {}).get("aws:SecureTransport")
-        if st.get("Effect") == "Deny" and str(secure).lower() == "false":
+        everyone = st.get("Principal") in ("*", {"AWS": "*"})  # a deny for some principals lets others in
+        if st.get("Effect") == "Deny" and everyone and str(secure).lower() == "false":
             return True
     return False
 
