@@ -143,6 +143,20 @@ def test_inline_encryption_on_the_bucket_satisfies_only_the_encryption_rule() ->
     ]
 
 
+@pytest.mark.parametrize(
+    ("inline", "encrypted"),
+    [
+        ({"rule": {"applyServerSideEncryptionByDefault": {"sseAlgorithm": "aws:kms"}}}, True),  # aws.s3.Bucket's shape
+        ({"rule": {"applyServerSideEncryptionByDefault": {"sseAlgorithm": "none"}}}, False),
+        ({"rule": {}}, False),
+    ],
+)
+def test_a_buckets_own_encryption_counts_only_with_a_real_algorithm(inline: dict[str, Any], encrypted: bool) -> None:
+    stack = [bucket("b", serverSideEncryptionConfiguration=inline)]
+    expected = [] if encrypted else ["S3 bucket 'b' has no server-side encryption configuration"]
+    assert messages_of("s3-bucket-encrypted", stack) == expected
+
+
 def test_companions_pair_with_the_bucket_they_depend_on() -> None:
     stack = [bucket("a"), bucket("c"), sse("AES256", on="a"), ("aws:kms/key:Key", "key", {}, [])]
     stack.append(

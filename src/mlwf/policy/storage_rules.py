@@ -34,27 +34,27 @@ def _companions(resources: list[PolicyResource], type_: str) -> dict[str, list[P
     return out
 
 
-def _each_bucket_needs(
-    type_: str, ok: Callable[[Mapping[str, Any]], bool], missing: str
-) -> Callable[[StackValidationArgs, ReportViolation], None]:
-    def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-        companions = _companions(list(args.resources), type_)
-        for bucket in (r for r in args.resources if r.resource_type == BUCKET):
-            inline_ok = (
-                type_ == "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
-                and bool(bucket.props.get("serverSideEncryptionConfiguration"))
-            )
-            if inline_ok:
-                continue
-            found = companions.get(bucket.urn, [])
-            if not any(ok(c.props) for c in found):
-                report_violation(f"S3 bucket '{bucket.name}' {missing}", bucket.urn)
-
-    return validate
+def _buckets_need(
+    args: StackValidationArgs,
+    report_violation: ReportViolation,
+    type_: str,
+    ok: Callable[[Mapping[str, Any]], bool],
+    missing: str,
+    inline: str | None = None,
+) -> None:
+    """Report each bucket that no ``type_`` resource depending on it satisfies (nor, with
+    ``inline``, the bucket's own property of that name)."""
+    companions = _companions(list(args.resources), type_)
+    for bucket in (r for r in args.resources if r.resource_type == BUCKET):
+        candidates = [c.props for c in companions.get(bucket.urn, [])]
+        if inline is not None and bucket.props.get(inline):
+            candidates.append(bucket.props[inline])
+        if not any(ok(props) for props in candidates):
+            report_violation(f"S3 bucket '{bucket.name}' {missing}", bucket.urn)
 
 
 def _encrypted(props: Mapping[str, Any]) -> bool:
-    for rule in as_list(props.get("rules")):
+    for rule in as_list(props.get("rules")) + as_list(props.get("rule")):  # the bucket's own: one `rule`
         default = rule.get("applyServerSideEncryptionByDefault") or {}
         if default.get("sseAlgorithm") in ("aws:kms", "aws:kms:dsse", "AES256"):
             return True
@@ -82,34 +82,41 @@ def _versioned(props: Mapping[str, Any]) -> bool:
 s3_bucket_encrypted = StackValidationPolicy(
     name="s3-bucket-encrypted",
     description="S3 buckets must be encrypted at rest (SSE-KMS or SSE-S3).",
-    validate=_each_bucket_needs(
+    validate=lambda args, report: _buckets_need(
+        args,
+        report,
         "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
         _encrypted,
         "has no server-side encryption configuration",
+        inline="serverSideEncryptionConfiguration",
     ),
 )
 
 s3_public_access_blocked = StackValidationPolicy(
     name="s3-public-access-blocked",
     description="S3 buckets must block all public access (all four public access block settings).",
-    validate=_each_bucket_needs(
-        "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", _blocked, "does not block all public access"
+    validate=lambda args, report: _buckets_need(
+        args,
+        report,
+        "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+        _blocked,
+        "does not block all public access",
     ),
 )
 
 s3_tls_only = StackValidationPolicy(
     name="s3-tls-only",
-    description="S3 buckets must deny requests that do not use TLS (aws:SecureTransport).",
-    validate=_each_bucket_needs("aws:s3/bucketPolicy:BucketPolicy", _tls_only, "has no policy denying non-TLS access"),
+    description="S3 buckets must deny every principal's requests that do not use TLS (aws:SecureTransport).",
+    validate=lambda args, report: _buckets_need(
+        args, report, "aws:s3/bucketPolicy:BucketPolicy", _tls_only, "has no policy denying non-TLS access"
+    ),
 )
 
 
 def _versioning_required(args: StackValidationArgs, report_violation: ReportViolation) -> None:
     if not config_value(args.get_config(), "required", False):
         return
-    _each_bucket_needs("aws:s3/bucketVersioning:BucketVersioning", _versioned, "is not versioned")(
-        args, report_violation
-    )
+    _buckets_need(args, report_violation, "aws:s3/bucketVersioning:BucketVersioning", _versioned, "is not versioned")
 
 
 s3_versioning = StackValidationPolicy(
