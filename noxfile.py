@@ -75,6 +75,7 @@ def prices(session: nox.Session) -> None:
 def mutate(session: nox.Session) -> None:
     """Mutation testing (mutmut, locked) of the modules behind the guarantees ([tool.mutmut] in
     pyproject.toml): each mutant against the tests that reach it; then the score per module and
-    every mutant left alive. Not in CI: 28.5 minutes on 2 cores (docs/reliability.md)."""
+    every mutant left alive that tests/mutants_explained.toml does not explain. Not in CI: about 20
+    minutes on 2 cores (docs/reliability.md)."""
     locked(session, "mutmut", "run", *session.posargs)
     locked(session, "python", "tests/mutation_scores.py", "mutants")
