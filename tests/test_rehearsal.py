@@ -132,16 +132,19 @@ def worker(dev: Stage, rehearsed: Any) -> Iterator[list[str]]:
 @contextmanager
 def acting_as(current: Stage, credentials: Credentials) -> Iterator[None]:
     """This test process reaches the emulated AWS as ``credentials`` (as a flow run would)."""
-    saved = dict(os.environ)
-    os.environ.update(current.aws.client_env(credentials))
+    import boto3
     import fsspec
 
+    saved = dict(os.environ)
+    os.environ.update(current.aws.client_env(credentials))
     fsspec.filesystem("s3").clear_instance_cache()
+    boto3.DEFAULT_SESSION = None  # its credentials were resolved once, by whatever ran before here
     try:
         yield
     finally:
         os.environ.clear()
         os.environ.update(saved)
+        boto3.DEFAULT_SESSION = None
 
 
 def runtime_of(current: Stage, credentials: Credentials) -> ClusterRuntime:
