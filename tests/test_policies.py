@@ -10,15 +10,8 @@ from typing import Any
 
 import pytest
 from analyzer import policy_pack_process
-from pulumi_policy import (
-    PolicyCustomTimeouts,
-    PolicyProviderResource,
-    PolicyResource,
-    PolicyResourceOptions,
-    ResourceValidationArgs,
-    StackValidationArgs,
-)
-from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown_checking_proxy
+from policy_cases import check_resource, check_stack
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError
 
 from mlwf.errors import UserError
 from mlwf.infra.plan import plan_environment, plan_program
@@ -31,41 +24,6 @@ REPO = Path(__file__).resolve().parents[1]
 INSECURE = Path(__file__).parent / "insecure_program"
 ENVS = ("dev", "staging", "prod")
 TAGS = {"CostCenter": "c", "Owner": "o", "Project": "p"}
-OPTS = PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [])
-
-
-def check_resource(
-    policy: str,
-    type_: str,
-    props: dict[str, Any],
-    config: dict[str, Any] | None = None,
-    provider: dict[str, Any] | None = None,
-) -> list[str]:
-    messages: list[str] = []
-    provider_resource = PolicyProviderResource("pulumi:providers:aws", provider, "urn:p", "aws") if provider else None
-    args = ResourceValidationArgs(
-        type_, unknown_checking_proxy(props), f"urn:t::{type_}::r", "r", OPTS, provider_resource, config or {}
-    )
-    BY_NAME[policy].validate(args, lambda message, urn=None: messages.append(message))  # type: ignore[misc]
-    return messages
-
-
-def check_stack(
-    policy: str, resources: list[tuple[str, str, dict[str, Any], list[str]]], config: dict[str, Any] | None = None
-) -> list[str]:
-    built = {
-        name: PolicyResource(
-            type_, unknown_checking_proxy(props), f"urn:t::{type_}::{name}", name, OPTS, None, None, [], {}
-        )
-        for type_, name, props, _ in resources
-    }
-    for _, name, _, deps in resources:
-        built[name].dependencies.extend(built[d] for d in deps)
-    messages: list[str] = []
-    BY_NAME[policy].validate(
-        StackValidationArgs(list(built.values()), config or {}), lambda m, urn=None: messages.append(m)
-    )  # type: ignore[misc]
-    return messages
 
 
 def containers(*definitions: dict[str, Any]) -> dict[str, Any]:

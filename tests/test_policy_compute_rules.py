@@ -8,19 +8,9 @@ import json
 from typing import Any
 
 import pytest
-from pulumi_policy import (
-    PolicyCustomTimeouts,
-    PolicyProviderResource,
-    PolicyResource,
-    PolicyResourceOptions,
-    ResourceValidationArgs,
-    StackValidationArgs,
-)
-from pulumi_policy.proxy import unknown_checking_proxy
+from policy_cases import Resource, stack_reports
+from policy_cases import check_resource as violations
 
-from mlwf.policy.pack import BY_NAME
-
-OPTS = PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [])
 TASK = "aws:ecs/taskDefinition:TaskDefinition"
 SERVICE = "aws:ecs/service:Service"
 SG = "aws:ec2/securityGroup:SecurityGroup"
@@ -33,45 +23,12 @@ VPC = "aws:ec2/vpc:Vpc"
 FLOW_LOG = "aws:ec2/flowLog:FlowLog"
 NAT = "aws:ec2/natGateway:NatGateway"
 
-Resource = tuple[str, str, dict[str, Any], list[str]]
-
-
-def violations(
-    policy: str,
-    type_: str,
-    props: dict[str, Any],
-    config: dict[str, Any] | None = None,
-    provider: dict[str, Any] | None = None,
-) -> list[str]:
-    """The messages one resource rule reports for a resource named 'r' (with its provider's props)."""
-    messages: list[str] = []
-    provider_resource = PolicyProviderResource("pulumi:providers:aws", provider, "urn:p", "aws") if provider else None
-    args = ResourceValidationArgs(
-        type_, unknown_checking_proxy(props), f"urn:t::{type_}::r", "r", OPTS, provider_resource, config or {}
-    )
-    BY_NAME[policy].validate(args, lambda message, urn=None: messages.append(message))  # type: ignore[misc]
-    return messages
-
 
 def stack_violations(
     policy: str, resources: list[Resource], config: dict[str, Any] | None = None
 ) -> list[tuple[str, str | None]]:
-    """(message, blamed resource name) of a stack rule; resources are (type, name, props, dependency names)."""
-    built = {
-        name: PolicyResource(
-            type_, unknown_checking_proxy(props), f"urn:t::{type_}::{name}", name, OPTS, None, None, [], {}
-        )
-        for type_, name, props, _ in resources
-    }
-    for _, name, _, deps in resources:
-        built[name].dependencies.extend(built[d] for d in deps)
-    found: list[tuple[str, str | None]] = []
-
-    def report(message: str, urn: str | None = None) -> None:
-        found.append((message, urn.rsplit("::", 1)[-1] if urn else None))
-
-    BY_NAME[policy].validate(StackValidationArgs(list(built.values()), config or {}), report)  # type: ignore[arg-type]
-    return found
+    """(message, blamed resource name) of a stack rule."""
+    return [(m, u.rsplit("::", 1)[-1] if u else None) for m, u in stack_reports(policy, resources, config)]
 
 
 def task(*definitions: Any) -> dict[str, Any]:

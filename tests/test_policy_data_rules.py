@@ -9,19 +9,8 @@ import json
 from typing import Any
 
 import pytest
-from pulumi_policy import (
-    PolicyCustomTimeouts,
-    PolicyResource,
-    PolicyResourceOptions,
-    ResourceValidationArgs,
-    StackValidationArgs,
-)
-from pulumi_policy.proxy import unknown_checking_proxy
-
-from mlwf.policy.pack import BY_NAME
-
-OPTS = PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [])
-Resource = tuple[str, str, dict[str, Any], list[str]]
+from policy_cases import Resource, check_resource, stack_reports, urn
+from policy_cases import check_stack as messages_of
 
 BUCKET_TYPE = "aws:s3/bucket:Bucket"
 SSE = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
@@ -40,39 +29,6 @@ QUEUE = "aws:sqs/queue:Queue"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 ALL_ENDPOINTS = ["ecr.api", "ecr.dkr", "logs", "secretsmanager", "ssm", "sts", "s3"]
 ALL_BLOCKED = dict.fromkeys(("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"), True)
-
-
-def urn(type_: str, name: str) -> str:
-    return f"urn:t::{type_}::{name}"
-
-
-def check_resource(policy: str, type_: str, props: dict[str, Any], name: str = "r") -> list[str]:
-    messages: list[str] = []
-    args = ResourceValidationArgs(type_, unknown_checking_proxy(props), urn(type_, name), name, OPTS, None, {})
-    BY_NAME[policy].validate(args, lambda message, urn=None: messages.append(message))  # type: ignore[misc]
-    return messages
-
-
-def check_stack(
-    policy: str, resources: list[Resource], config: dict[str, Any] | None = None
-) -> list[tuple[str, str | None]]:
-    """(message, the URN it is reported on) for each violation of a stack rule."""
-    built = {
-        name: PolicyResource(type_, unknown_checking_proxy(props), urn(type_, name), name, OPTS, None, None, [], {})
-        for type_, name, props, _ in resources
-    }
-    for _, name, _, deps in resources:
-        built[name].dependencies.extend(built[d] for d in deps)
-    reported: list[tuple[str, str | None]] = []
-    BY_NAME[policy].validate(
-        StackValidationArgs(list(built.values()), config or {}),
-        lambda message, urn=None: reported.append((message, urn)),  # type: ignore[misc]
-    )
-    return reported
-
-
-def messages_of(policy: str, resources: list[Resource], config: dict[str, Any] | None = None) -> list[str]:
-    return [message for message, _ in check_stack(policy, resources, config)]
 
 
 def bucket(name: str = "b", **props: Any) -> Resource:
@@ -103,7 +59,7 @@ def tls_policy(secure: Any, effect: str = "Deny", name: str = "p", on: str = "b"
 
 @pytest.mark.parametrize("algorithm", ["aws:kms", "aws:kms:dsse", "AES256"])
 def test_every_at_rest_algorithm_counts_as_encrypted(algorithm: str) -> None:
-    assert check_stack("s3-bucket-encrypted", [bucket(), sse(algorithm)]) == []
+    assert stack_reports("s3-bucket-encrypted", [bucket(), sse(algorithm)]) == []
 
 
 @pytest.mark.parametrize(
@@ -120,15 +76,15 @@ def test_every_at_rest_algorithm_counts_as_encrypted(algorithm: str) -> None:
     ],
 )
 def test_a_bucket_without_a_real_encryption_rule_is_reported_on_the_bucket(companions: list[Resource]) -> None:
-    assert check_stack("s3-bucket-encrypted", [bucket(), *companions]) == [
+    assert stack_reports("s3-bucket-encrypted", [bucket(), *companions]) == [
         ("S3 bucket 'b' has no server-side encryption configuration", urn(BUCKET_TYPE, "b"))
     ]
 
 
 def test_any_one_good_encryption_rule_among_several_is_enough() -> None:
     config = {"rules": [{}, {"applyServerSideEncryptionByDefault": {"sseAlgorithm": "aws:kms"}}]}
-    assert check_stack("s3-bucket-encrypted", [bucket(), (SSE, "sse", config, ["b"])]) == []
-    assert check_stack("s3-bucket-encrypted", [bucket(), sse("none", "bad"), sse("AES256", "good")]) == []
+    assert stack_reports("s3-bucket-encrypted", [bucket(), (SSE, "sse", config, ["b"])]) == []
+    assert stack_reports("s3-bucket-encrypted", [bucket(), sse("none", "bad"), sse("AES256", "good")]) == []
 
 
 def test_inline_encryption_on_the_bucket_satisfies_only_the_encryption_rule() -> None:
@@ -162,7 +118,7 @@ def test_companions_pair_with_the_bucket_they_depend_on() -> None:
     stack.append(
         (SSE, "sse-c", {"rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}]}, ["key"])
     )
-    assert check_stack("s3-bucket-encrypted", stack) == [
+    assert stack_reports("s3-bucket-encrypted", stack) == [
         ("S3 bucket 'c' has no server-side encryption configuration", urn(BUCKET_TYPE, "c"))
     ]
 
@@ -171,15 +127,15 @@ def test_companions_pair_with_the_bucket_they_depend_on() -> None:
 def test_each_public_access_block_setting_is_required(field: str) -> None:
     for value in (False, None, "true"):
         props = {**ALL_BLOCKED, field: value}
-        assert check_stack("s3-public-access-blocked", [bucket(), (PAB, "pab", props, ["b"])]) == [
+        assert stack_reports("s3-public-access-blocked", [bucket(), (PAB, "pab", props, ["b"])]) == [
             ("S3 bucket 'b' does not block all public access", urn(BUCKET_TYPE, "b"))
         ], value
 
 
 @pytest.mark.parametrize("secure", ["false", False, "False"])
 def test_a_deny_on_insecure_transport_makes_a_bucket_tls_only(secure: Any) -> None:
-    assert check_stack("s3-tls-only", [bucket(), tls_policy(secure)]) == []
-    assert check_stack("s3-tls-only", [bucket(), tls_policy(secure, principal={"AWS": "*"})]) == []
+    assert stack_reports("s3-tls-only", [bucket(), tls_policy(secure)]) == []
+    assert stack_reports("s3-tls-only", [bucket(), tls_policy(secure, principal={"AWS": "*"})]) == []
 
 
 @pytest.mark.parametrize(
@@ -205,7 +161,7 @@ def test_a_deny_on_insecure_transport_makes_a_bucket_tls_only(secure: Any) -> No
     ],
 )
 def test_a_policy_that_does_not_deny_insecure_transport_is_reported(policy: Resource) -> None:
-    assert check_stack("s3-tls-only", [bucket(), policy]) == [
+    assert stack_reports("s3-tls-only", [bucket(), policy]) == [
         ("S3 bucket 'b' has no policy denying non-TLS access", urn(BUCKET_TYPE, "b"))
     ]
 
@@ -216,7 +172,7 @@ def test_the_tls_deny_may_follow_other_statements() -> None:
         {"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
     ]
     policy = (BUCKET_POLICY, "p", {"policy": document(*statements)}, ["b"])
-    assert check_stack("s3-tls-only", [bucket(), policy]) == []
+    assert stack_reports("s3-tls-only", [bucket(), policy]) == []
 
 
 @pytest.mark.parametrize(
@@ -234,7 +190,7 @@ def test_versioning_is_checked_only_where_the_environment_requires_it(
     config: dict[str, Any], props: dict[str, Any], expected: list[str]
 ) -> None:
     stack = [bucket(), (VERSIONING, "v", props, ["b"])]
-    assert check_stack("s3-versioning", stack, config) == [
+    assert stack_reports("s3-versioning", stack, config) == [
         (f"S3 bucket '{name}' is not versioned", urn(BUCKET_TYPE, name)) for name in expected
     ]
 
@@ -245,7 +201,7 @@ def test_versioning_is_checked_only_where_the_environment_requires_it(
 @pytest.mark.parametrize("type_", [BUCKET_TYPE, "aws:s3/bucketAcl:BucketAcl", "aws:s3/bucketAclV2:BucketAclV2"])
 @pytest.mark.parametrize("acl", ["public-read", "public-read-write", "authenticated-read"])
 def test_every_public_canned_acl_is_refused(type_: str, acl: str) -> None:
-    assert check_resource("s3-no-public-acl-or-policy", type_, {"acl": acl}, "data") == [
+    assert check_resource("s3-no-public-acl-or-policy", type_, {"acl": acl}, name="data") == [
         f"'data' grants the public ACL '{acl}'"
     ]
 
@@ -269,7 +225,7 @@ def test_private_acls_and_other_resources_with_an_acl_pass(type_: str, acl: str)
 )
 def test_a_bucket_policy_allowing_everyone_is_refused(principal: Any) -> None:
     policy = {"policy": document({"Effect": "Allow", "Principal": principal, "Action": "s3:GetObject"})}
-    assert check_resource("s3-no-public-acl-or-policy", BUCKET_POLICY, policy, "site") == [
+    assert check_resource("s3-no-public-acl-or-policy", BUCKET_POLICY, policy, name="site") == [
         "bucket policy 'site' allows access to everyone ('Principal: *')"
     ]
 
@@ -325,7 +281,7 @@ def test_each_public_statement_of_a_bucket_policy_is_reported() -> None:
 def test_container_insights_enabled_or_enhanced(settings: Any, ok: bool) -> None:
     props = {} if settings is None else {"settings": settings}
     expected = [] if ok else ["ECS cluster 'jobs' does not have Container Insights enabled"]
-    assert check_resource("ecs-container-insights", CLUSTER, props, "jobs") == expected
+    assert check_resource("ecs-container-insights", CLUSTER, props, name="jobs") == expected
 
 
 @pytest.mark.parametrize(
@@ -339,7 +295,7 @@ def test_container_insights_enabled_or_enhanced(settings: Any, ok: bool) -> None
 )
 def test_task_definitions_need_awsvpc_and_no_host_namespace(props: dict[str, Any], shown: str | None) -> None:
     expected = [] if shown is None else [f"task definition 'worker' does not isolate its network (networkMode {shown})"]
-    assert check_resource("ecs-awsvpc-network-mode", TASK, props, "worker") == expected
+    assert check_resource("ecs-awsvpc-network-mode", TASK, props, name="worker") == expected
 
 
 @pytest.mark.parametrize(
@@ -358,7 +314,7 @@ def test_task_definitions_need_awsvpc_and_no_host_namespace(props: dict[str, Any
 )
 def test_a_shared_host_namespace_is_named_as_such(props: dict[str, Any], messages: list[str]) -> None:
     expected = [f"task definition 'worker' {m}" for m in messages]
-    assert check_resource("ecs-awsvpc-network-mode", TASK, props, "worker") == expected
+    assert check_resource("ecs-awsvpc-network-mode", TASK, props, name="worker") == expected
 
 
 @pytest.mark.parametrize(
@@ -373,7 +329,7 @@ def test_a_shared_host_namespace_is_named_as_such(props: dict[str, Any], message
 )
 def test_queues_are_encrypted_by_sqs_or_by_kms(props: dict[str, Any], ok: bool) -> None:
     expected = [] if ok else ["queue 'tasks' is not encrypted at rest"]
-    assert check_resource("sqs-encrypted", QUEUE, props, "tasks") == expected
+    assert check_resource("sqs-encrypted", QUEUE, props, name="tasks") == expected
 
 
 @pytest.mark.parametrize(
@@ -404,14 +360,14 @@ def test_resource_rules_ignore_other_resource_types(policy: str, type_: str) -> 
 )
 def test_service_wildcards_allowed_by_a_policy(statements: list[dict[str, Any]], expected: list[str]) -> None:
     props = {"policy": document(*statements)}
-    assert check_resource("iam-no-service-wildcard-actions", ROLE_POLICY, props, "task") == [
+    assert check_resource("iam-no-service-wildcard-actions", ROLE_POLICY, props, name="task") == [
         f"'task' allows every action of a service ({action})" for action in expected
     ]
 
 
 def test_service_wildcards_in_a_roles_inline_policies() -> None:
     props = {"inlinePolicies": [{"name": "inline", "policy": document({"Effect": "Allow", "Action": "ecr:*"})}]}
-    assert check_resource("iam-no-service-wildcard-actions", "aws:iam/role:Role", props, "task") == [
+    assert check_resource("iam-no-service-wildcard-actions", "aws:iam/role:Role", props, name="task") == [
         "'task' allows every action of a service (ecr:*)"
     ]
 
@@ -455,7 +411,7 @@ def test_the_environment_chooses_which_endpoints_are_needed(
 
 
 def test_a_stack_without_a_vpc_needs_no_endpoints() -> None:
-    assert check_stack("vpc-interface-endpoints", [bucket()]) == []
+    assert stack_reports("vpc-interface-endpoints", [bucket()]) == []
 
 
 def test_acls_are_checked_per_bucket_and_per_ownership_control() -> None:

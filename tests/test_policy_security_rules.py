@@ -9,19 +9,10 @@ import json
 from typing import Any
 
 import pytest
-from pulumi_policy import (
-    PolicyCustomTimeouts,
-    PolicyResource,
-    PolicyResourceOptions,
-    ResourceValidationArgs,
-    StackValidationArgs,
-)
-from pulumi_policy.proxy import unknown_checking_proxy
+from policy_cases import check_resource, check_stack
 
-from mlwf.policy.pack import BY_NAME
 from mlwf.policy.security_rules import scopable_to
 
-OPTS = PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [])
 ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 TASK = "aws:ecs/taskDefinition:TaskDefinition"
@@ -34,37 +25,6 @@ LOGGING = "aws:s3/bucketLogging:BucketLogging"
 VPC = "aws:ec2/vpc:Vpc"
 DEFAULT_SG = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"
 INTERNET_V4 = "0.0.0.0/0"
-
-
-def check_resource(
-    policy: str, type_: str, props: dict[str, Any], config: dict[str, Any] | None = None, name: str = "r"
-) -> list[str]:
-    """The messages one resource policy reports for one resource."""
-    messages: list[str] = []
-    args = ResourceValidationArgs(
-        type_, unknown_checking_proxy(props), f"urn:t::{type_}::{name}", name, OPTS, None, config or {}
-    )
-    BY_NAME[policy].validate(args, lambda message, urn=None: messages.append(message))  # type: ignore[misc]
-    return messages
-
-
-def check_stack(
-    policy: str, resources: list[tuple[str, str, dict[str, Any], list[str]]], config: dict[str, Any] | None = None
-) -> list[str]:
-    """The messages one stack policy reports for (type, name, props, dependency names) resources."""
-    built = {
-        name: PolicyResource(
-            type_, unknown_checking_proxy(props), f"urn:t::{type_}::{name}", name, OPTS, None, None, [], {}
-        )
-        for type_, name, props, _ in resources
-    }
-    for _, name, _, deps in resources:
-        built[name].dependencies.extend(built[d] for d in deps)
-    messages: list[str] = []
-    BY_NAME[policy].validate(
-        StackValidationArgs(list(built.values()), config or {}), lambda m, urn=None: messages.append(m)
-    )  # type: ignore[misc]
-    return messages
 
 
 def document(*statements: dict[str, Any]) -> str:
