@@ -18,6 +18,9 @@ from importlib.resources import files
 from pathlib import Path
 
 import pytest
+from collection_guard import pytest_collection_modifyitems
+
+__all__ = ["pytest_collection_modifyitems"]  # the guard: test IDs stay the same on every collection
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = Path(str(files("workflows.storm") / "sample_data"))

@@ -58,7 +58,7 @@ def write_year(folder: Path, year: int, relation: Relation, events: int = 3000, 
         writer.writerow(_event(rng, year, i, str(event_type), relation))
     path = folder / NAME.format(year=year)
     folder.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(gzip.compress(buffer.getvalue().encode()))
+    path.write_bytes(gzip.compress(buffer.getvalue().encode(), mtime=0))
     return path
 
 

@@ -41,7 +41,12 @@ def _csv(events: list[dict[str, str]], columns: tuple[str, ...] = DETAILS_COLUMN
 
 
 def _gz(text: str, encoding: str = "utf-8") -> bytes:
-    return gzip.compress(text.encode(encoding))
+    return gzip.compress(text.encode(encoding), mtime=0)
+
+
+def _cases(*rows: tuple[object, ...]) -> list[object]:
+    """Parameter rows named by their first item, the case: file bytes never become a test ID."""
+    return [pytest.param(*row, id=str(row[0])) for row in rows]
 
 
 def _reason(data: bytes) -> str:
@@ -68,7 +73,7 @@ def test_a_real_file_is_counted_whole(sample_dir: Path) -> None:
 
 @pytest.mark.parametrize(
     ("case", "data", "events"),
-    [
+    _cases(
         ("three events", _gz(_csv([_event(EVENT_ID=str(i)) for i in range(3)])), 3),
         ("only the required columns", _gz(_csv([_event()], REQUIRED_COLUMNS)), 1),
         ("columns in another order", _gz(_csv([_event()], tuple(reversed(DETAILS_COLUMNS)))), 1),
@@ -80,7 +85,7 @@ def test_a_real_file_is_counted_whole(sample_dir: Path) -> None:
             _gz(_csv([_event(EVENT_NARRATIVE='Wind, "severe",\nroofs off'), _event(EVENT_ID="2")])),
             2,
         ),
-    ],
+    ),
 )
 def test_good_files_are_accepted_with_their_event_count(case: str, data: bytes, events: int) -> None:
     assert ingest.validate_details("x.csv.gz", data) == events
@@ -98,10 +103,10 @@ def _unterminated_quote() -> bytes:
 
 @pytest.mark.parametrize(
     ("case", "data", "reason"),
-    [
+    _cases(
         (
             "truncated gzip",
-            gzip.compress(b"x" * 1000)[:-8],
+            gzip.compress(b"x" * 1000, mtime=0)[:-8],
             "not a complete gzip file (Compressed file ended before the end-of-stream marker was reached)",
         ),
         ("plain text", b"BEGIN_YEARMONTH,...", "not a complete gzip file (Not a gzipped file (b'BE'))"),
@@ -138,7 +143,7 @@ def _unterminated_quote() -> bytes:
             _gz(_csv([_event(BEGIN_YEARMONTH="199505.0")])),
             "column BEGIN_YEARMONTH has non-integer value '199505.0' on line 2",
         ),
-    ],
+    ),
 )
 def test_bad_files_give_their_exact_reason(case: str, data: bytes, reason: str) -> None:
     assert _reason(data) == reason
