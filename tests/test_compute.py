@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import os
 import re
@@ -24,6 +25,7 @@ from distributed.core import Status
 
 from mlwf.compute import (
     Adaptivity,
+    ClusterMissingError,
     ClusterRuntime,
     ClusterStartError,
     FargateSpec,
@@ -276,14 +278,46 @@ def recorder(endpoint: str, what: str) -> None:
     urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/recorder/{what}", method="POST"))
 
 
-def test_a_run_whose_ecs_cluster_is_gone_fails_in_one_line_and_deletes_its_certificates(aws_env: str) -> None:
-    """Staging encrypts Dask traffic: the run's certificates go into a secret of their own,
-    tagged as the run's, and are deleted when the cluster cannot start. Here the runtime names
-    an ECS cluster that no longer exists (moto, over real HTTP; its recorder shows the calls)."""
-    boto3.client("ecs").put_account_setting(name="taskLongArnFormat", value="enabled")
-    # The run's region, not the process's default (AWS_DEFAULT_REGION is us-east-1 here).
+def test_a_run_whose_ecs_cluster_is_gone_is_one_line_naming_it_and_creates_nothing(aws_env: str) -> None:
+    """The runtime names an ECS cluster that no longer exists (moto, over real HTTP; its recorder
+    shows the calls): one line naming the cluster, a user error (no retry, exit 2), and the run's
+    certificates are never created."""
     staging = load_settings(REPO / "environments" / "staging.yaml").model_copy(update={"region": "us-west-2"})
     spec = cluster_spec(staging, RUNTIME, RUN)
+    assert isinstance(spec, FargateSpec)
+    assert spec.tls_secret is not None
+    recorder(aws_env, "reset-recording")
+    recorder(aws_env, "start-recording")
+    try:
+        with pytest.raises(ClusterMissingError) as failure, dask_client(spec):
+            pass
+    finally:
+        recorder(aws_env, "stop-recording")
+    assert str(failure.value) == (
+        f"the Dask cluster could not start: ECS cluster {RUNTIME.cluster_arn} does not exist in us-west-2 "
+        "(or is no longer ACTIVE): deploy the environment's compute stack"
+    )
+    assert isinstance(failure.value, UserError)
+    assert moto_calls(aws_env, "DescribeClusters") == [{"clusters": [RUNTIME.cluster_arn]}]
+    assert moto_calls(aws_env, "CreateSecret") == []
+
+
+def test_a_cluster_that_fails_to_start_deletes_its_certificates(aws_env: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Staging encrypts Dask traffic: the run's certificates go into a secret of their own,
+    tagged as the run's, and are deleted when the cluster cannot start. The ECS cluster exists
+    (moto); dask-cloudprovider's start fails the way it does when Fargate has no capacity."""
+
+    def no_capacity(**kwargs: Any) -> None:
+        assert kwargs["environment"]["MLWF_DASK_TLS_SECRET"].startswith("arn:aws:secretsmanager:us-west-2:")
+        raise RuntimeError("Cluster failed to start: no Fargate capacity\n  Traceback ...")
+
+    monkeypatch.setattr("dask_cloudprovider.aws.FargateCluster", no_capacity)
+    cluster_arn = boto3.client("ecs", region_name="us-west-2").create_cluster(clusterName="mlwf-staging")["cluster"][
+        "clusterArn"
+    ]
+    # The run's region, not the process's default (AWS_DEFAULT_REGION is us-east-1 here).
+    staging = load_settings(REPO / "environments" / "staging.yaml").model_copy(update={"region": "us-west-2"})
+    spec = cluster_spec(staging, dataclasses.replace(RUNTIME, cluster_arn=cluster_arn), RUN)
     assert isinstance(spec, FargateSpec)
     assert spec.tls_secret is not None
     recorder(aws_env, "reset-recording")
@@ -293,13 +327,12 @@ def test_a_run_whose_ecs_cluster_is_gone_fails_in_one_line_and_deletes_its_certi
             pass
     finally:
         recorder(aws_env, "stop-recording")
-    # dask-cloudprovider unpacks DescribeClusters' empty answer: its words, on one line.
-    assert str(failure.value) == "the Dask cluster could not start: not enough values to unpack (expected 1, got 0)"
+    assert not isinstance(failure.value, UserError), "a cluster that exists may start on a retry"
+    assert str(failure.value) == "the Dask cluster could not start: Cluster failed to start: no Fargate capacity"
     (created,) = moto_calls(aws_env, "CreateSecret")
     assert created["Name"] == spec.tls_secret
     assert {t["Key"]: t["Value"] for t in created["Tags"]} == RUN.tags(), "only the run's tags, for the reaper"
     assert set(json.loads(created["SecretString"])) >= {"ca", "cert", "key"}
-    assert moto_calls(aws_env, "DescribeClusters") == [{"clusters": [RUNTIME.cluster_arn]}], "the cluster was tried"
     (deleted,) = moto_calls(aws_env, "DeleteSecret")
     assert deleted["SecretId"].startswith(f"arn:aws:secretsmanager:us-west-2:123456789012:secret:{spec.tls_secret}-")
     assert deleted["ForceDeleteWithoutRecovery"] is True

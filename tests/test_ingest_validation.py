@@ -336,8 +336,9 @@ def test_an_older_release_ingested_later_does_not_displace_the_newer(sample_dir:
     new = _put(tmp_path / "new", NEW_1995, _gz(_csv([_event()])))
     old = _put(tmp_path / "old", OLD_1995, (sample_dir / OLD_1995).read_bytes())
     _ingest_all(str(new), str(raw))
-    _ingest_all(str(old), str(raw))
+    assert _ingest_all(str(old), str(raw)) == [(OLD_1995, "superseded", NEW_1995)]
     assert (raw / NEW_1995).read_bytes() == new.read_bytes()
+    assert sorted(p.name for p in raw.iterdir()) == [NEW_1995]
     assert ingest.raw_files(str(raw)) == [f"{raw}/{NEW_1995}"]
 
 

@@ -174,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        _check_working_folder()
         if args.command == "demo":
             return _demo(args)
         if args.command == "env" and args.env_command == "list":
@@ -221,6 +222,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("mlwf: interrupted", file=sys.stderr)
         return 130
     raise AssertionError(f"unhandled command {args.command}")  # argparse rejects unknown ones
+
+
+def _check_working_folder() -> None:
+    """Every command reads paths relative to the working folder: one line if it was deleted."""
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        raise UserError("the working folder no longer exists (deleted after this shell entered it)") from None
 
 
 def _env_check(files: list[Path]) -> int:

@@ -194,6 +194,7 @@ def _start(spec: ClusterSpec, cleanup: ExitStack) -> Any:
     from dask_cloudprovider.aws import FargateCluster
 
     kwargs = spec.kwargs
+    _require_ecs_cluster(kwargs["cluster_arn"], kwargs["region_name"])  # before anything is created
     if spec.tls_secret is not None:
         import boto3
 
@@ -215,6 +216,27 @@ def _start(spec: ClusterSpec, cleanup: ExitStack) -> Any:
 
 class ClusterStartError(RuntimeError):
     """The run's Dask cluster could not start (the message is one line)."""
+
+
+class ClusterMissingError(ClusterStartError, UserError):
+    """The ECS cluster the compute stack published is gone: retrying cannot help (exit 2)."""
+
+
+def _require_ecs_cluster(arn: str, region: str) -> None:
+    """dask-cloudprovider unpacks DescribeClusters' answer and, for a deleted cluster, fails with
+    "not enough values to unpack": ask first, and name the cluster."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        found = boto3.client("ecs", region_name=region).describe_clusters(clusters=[arn])["clusters"]
+    except (BotoCoreError, ClientError) as exc:
+        raise ClusterStartError(start_error_line(exc)) from exc
+    if not any(cluster.get("status") == "ACTIVE" for cluster in found):
+        raise ClusterMissingError(
+            f"the Dask cluster could not start: ECS cluster {arn} does not exist in {region} "
+            "(or is no longer ACTIVE): deploy the environment's compute stack"
+        )
 
 
 _DENIED = re.compile(r"User: (\S+) is not authorized to perform: ([\w:*-]+)(?: on resource: ([^\s<]+))?")

@@ -272,11 +272,15 @@ def load_settings(path: str | Path) -> Settings:
     """Read and validate one settings file; UserError naming file, field and expectation."""
     path = Path(path)
     try:
-        document = yaml.safe_load(path.read_text())
+        document = yaml.safe_load(path.read_bytes().decode("utf-8"))
     except OSError as exc:
-        raise UserError(f"{path}: cannot read settings ({exc.strerror})") from None
+        raise UserError(f"{path}: cannot read settings ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})") from None
     except yaml.YAMLError as exc:
-        raise UserError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
+        raise UserError(f"{path}: not valid YAML ({' '.join(str(exc).split())[:300]})") from None
+    except RecursionError:
+        raise UserError(f"{path}: not valid YAML (nested too deeply)") from None
     if not isinstance(document, dict):
         raise UserError(f"{path}: expected a mapping of settings at the top level")
     try:
@@ -302,8 +306,8 @@ def environment_names(directory: str | Path) -> list[str]:
 
     def order(path: Path) -> tuple[int, str]:
         try:
-            tier = (yaml.safe_load(path.read_text()) or {}).get("tier")
-        except (OSError, yaml.YAMLError, AttributeError):
+            tier = (yaml.safe_load(path.read_bytes().decode("utf-8")) or {}).get("tier")
+        except (OSError, UnicodeDecodeError, yaml.YAMLError, AttributeError, RecursionError):
             tier = None
         return (TIERS.index(tier) if tier in TIERS else len(TIERS), path.stem)
 

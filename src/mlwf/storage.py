@@ -53,7 +53,10 @@ def check_writable(root: str) -> None:
     """A local data root must be (or be creatable in) a writable folder: one line otherwise."""
     from mlwf.errors import UserError
 
-    fs, path = url_to_fs(root)
+    try:
+        fs, path = url_to_fs(root)
+    except FileNotFoundError:  # a relative path, and the working folder was deleted
+        raise UserError(f"output {root}: the working folder it is relative to no longer exists") from None
     if is_local(fs):
         from pathlib import Path
 

@@ -58,6 +58,8 @@ def summary(result: dict[str, Any]) -> list[str]:
     lines.append("")
     for name, reason in sorted(result.get("quarantined", {}).items()):
         lines.append(f"quarantined  {name}: {reason}")
+    for name, newer in sorted(result.get("superseded", {}).items()):
+        lines.append(f"not used     {name}: older than the release held, {newer}")
     lines.append(
         f"model        {result['model_version']} (fitted with {result['engine']}, trained on {result['train_window']})"
     )

@@ -153,6 +153,8 @@ def storm_damage_pipeline(
         "scored_rows": None if scores is None else scores.meta.get("rows"),
         "report": report_md,
         "quarantined": dict(ingested.quarantined),
+        "superseded": dict(ingested.superseded),
+        "releases": {str(year): name for year, name in ingested.releases.items()},
         "cluster": cluster,
         "cluster_open": [opened, closed],  # when this run's cluster was up (UTC)
     }

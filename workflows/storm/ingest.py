@@ -4,7 +4,9 @@ A file is validated before it lands (whole gzip stream, CSV of the v1.0 header w
 columns, key columns numeric, at least one event); a bad one goes to ``_quarantine/`` beside the
 raw files with a ``.reason.txt`` note while the others proceed. Ingest is idempotent: a file
 whose bytes are already in the raw zone is skipped. NCEI republishes a year under a new creation
-date (``_cYYYYMMDD``); the raw zone keeps only the newest file of each data year.
+date (``_cYYYYMMDD``); the raw zone keeps only the newest file of each data year: a newer release
+replaces an older one, and an older release than the one already held is not written (it is
+reported as superseded). The report names the release of each year that was used.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import logging
 import zlib
 from dataclasses import dataclass, field
 
+import fsspec
 import pandas as pd
 
 from mlwf import storage
@@ -41,6 +44,8 @@ class IngestReport:
     ingested: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     quarantined: dict[str, str] = field(default_factory=dict)
+    superseded: dict[str, str] = field(default_factory=dict)  # name -> the newer release kept
+    releases: dict[int, str] = field(default_factory=dict)  # data year -> the file the raw zone holds
 
     def merge(self, outcome: tuple[str, str, str]) -> None:
         name, status, reason = outcome
@@ -48,6 +53,8 @@ class IngestReport:
             self.ingested.append(name)
         elif status == "skipped":
             self.skipped.append(name)
+        elif status == "superseded":
+            self.superseded[name] = reason
         else:
             self.quarantined[name] = reason
 
@@ -58,23 +65,26 @@ def list_source(source: str, years: list[int] | None = None) -> list[SourceFile]
         fs, path = storage.url_to_fs(source)
         # Decide by name, not fs.isfile: an HTTP directory listing is a "file" to fsspec.
         if DETAILS_FILE_PATTERN.match(path.rstrip("/").rsplit("/", 1)[-1]):
-            entries = [path]
+            entries = [{"name": path, "type": "directory" if _is_folder(fs, path) else "file"}]
         else:
-            entries = list(fs.ls(path, detail=False))
+            entries = list(fs.ls(path, detail=True))
     except (OSError, ValueError) as exc:
         raise UserError(f"cannot read source {source}: {_one_line(exc)}") from None
     except Exception as exc:  # aiohttp/botocore errors do not share a base class
         raise UserError(f"cannot read source {source}: {type(exc).__name__}: {_one_line(exc)}") from None
     newest: dict[int, SourceFile] = {}
     for entry in entries:
-        name = entry.rstrip("/").rsplit("/", 1)[-1]
+        name = entry["name"].rstrip("/").rsplit("/", 1)[-1]
         match = DETAILS_FILE_PATTERN.match(name)
         if not match:
             continue
+        if entry.get("type") == "directory":
+            shown = entry["name"] if storage.is_local(fs) else fs.unstrip_protocol(entry["name"])
+            raise UserError(f"{shown}: a folder named like a details file, not a file")
         year = int(match["year"])
         if years and year not in years:
             continue
-        url = fs.unstrip_protocol(entry)  # a URL that has its protocol is kept as it is
+        url = fs.unstrip_protocol(entry["name"])  # a URL that has its protocol is kept as it is
         candidate = SourceFile(url, name, year)
         if year not in newest or name > newest[year].name:
             newest[year] = candidate
@@ -82,6 +92,12 @@ def list_source(source: str, years: list[int] | None = None) -> list[SourceFile]
         wanted = f" for years {sorted(years)}" if years else ""
         raise UserError(f"no StormEvents_details-*.csv.gz files{wanted} in source {source}")
     return [newest[y] for y in sorted(newest)]
+
+
+def _is_folder(fs: fsspec.AbstractFileSystem, path: str) -> bool:
+    """Whether ``path`` is a folder; never asked over HTTP (that would download the file)."""
+    protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
+    return not {"http", "https"} & set(protocols) and bool(fs.isdir(path))
 
 
 def validate_details(name: str, data: bytes) -> int:
@@ -129,7 +145,12 @@ def validate_details(name: str, data: bytes) -> int:
 
 
 def ingest_file(source: SourceFile, raw_url: str) -> tuple[str, str, str]:
-    """Copy one file into the raw zone; returns (name, "ingested"|"skipped"|"quarantined", reason)."""
+    """Copy one file into the raw zone; returns (name, "ingested"|"skipped"|"superseded"|
+    "quarantined", reason). A release older than the one the raw zone holds is not written."""
+    newer = [name for year, name in _held(raw_url) if year == source.year and name > source.name]
+    if newer:
+        log.info("not ingesting %s: the raw zone holds the newer %s", source.name, newer[-1])
+        return source.name, "superseded", newer[-1]
     data = storage.read_bytes(source.url)
     target = storage.join(raw_url, source.name)
     if storage.exists(target) and _sha256_of(target) == hashlib.sha256(data).hexdigest():
@@ -148,16 +169,22 @@ def ingest_file(source: SourceFile, raw_url: str) -> tuple[str, str, str]:
 
 def raw_files(raw_url: str) -> list[str]:
     """The details files in the raw zone, one per data year (the newest), sorted by year."""
+    return [storage.join(raw_url, name) for name in releases(raw_url).values()]
+
+
+def releases(raw_url: str) -> dict[int, str]:
+    """The release of each data year the raw zone holds (the newest), by year."""
+    newest = dict(_held(raw_url))  # sorted by name: the newest release of a year comes last
+    return {year: newest[year] for year in sorted(newest)}
+
+
+def _held(raw_url: str) -> list[tuple[int, str]]:
+    """(data year, file name) of every details file in the raw zone, sorted by name."""
     fs, path = storage.url_to_fs(raw_url)
     if not fs.exists(path):
         return []
-    newest: dict[str, str] = {}
-    for entry in sorted(fs.ls(path, detail=False)):
-        name = entry.rstrip("/").rsplit("/", 1)[-1]
-        match = DETAILS_FILE_PATTERN.match(name)
-        if match:
-            newest[match["year"]] = storage.join(raw_url, name)
-    return [newest[y] for y in sorted(newest)]
+    names = sorted(entry.rstrip("/").rsplit("/", 1)[-1] for entry in fs.ls(path, detail=False))
+    return [(int(match["year"]), name) for name in names if (match := DETAILS_FILE_PATTERN.match(name))]
 
 
 def _sha256_of(url: str) -> str:

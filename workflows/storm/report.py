@@ -182,11 +182,28 @@ def markdown_summary(
         "",
         f"- Source files accepted: {len(accepted)}; quarantined: {len(ingest.get('quarantined', {}))}",
         *(f"- quarantined `{name}`: {reason}" for name, reason in sorted(ingest.get("quarantined", {}).items())),
+        *(
+            f"- not used `{name}`: older than the release held, `{newer}`"
+            for name, newer in sorted(ingest.get("superseded", {}).items())
+        ),
+        *releases_line(ingest.get("releases", {})),
         scored,
         *model_section(model_meta, images),
         "",
     ]
     return "\n".join(lines)
+
+
+def releases_line(releases: dict[Any, str]) -> list[str]:
+    """Which release (NCEI's creation date, ``_cYYYYMMDD``) of each data year was used."""
+    if not releases:
+        return []
+    used = ", ".join(f"{year} `{_created(name)}`" for year, name in sorted(releases.items(), key=lambda i: int(i[0])))
+    return [f"- Releases used (data year, NCEI creation date): {used}"]
+
+
+def _created(name: str) -> str:
+    return name.rsplit("_c", 1)[-1].removesuffix(".csv.gz")
 
 
 def write_report(

@@ -39,7 +39,11 @@ def ingest_all(source: str, years: list[int] | None, zones: Zones) -> ingest.Ing
             result.merge(outcome)
             step.advance()
             logger.info("[%d/%d] %s: %s %s", number, len(files), outcome[0], outcome[1], outcome[2])
-        step.note(f"{len(result.ingested)} new, {len(result.skipped)} unchanged, {len(result.quarantined)} quarantined")
+        result.releases = ingest.releases(zones.raw)
+        older = f", {len(result.superseded)} older than the release held" if result.superseded else ""
+        step.note(
+            f"{len(result.ingested)} new, {len(result.skipped)} unchanged{older}, {len(result.quarantined)} quarantined"
+        )
     return result
 
 
