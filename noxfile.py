@@ -38,6 +38,14 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session
+def fuzz(session: nox.Session) -> None:
+    """Fuzz the CLI's inputs longer than CI does, with new random cases (-- to narrow pytest)."""
+    session.env.setdefault("MLWF_FUZZ_SCALE", "20")
+    session.env["MLWF_FUZZ_RANDOM"] = "1"
+    locked(session, "pytest", "-n", "0", "tests/test_fuzz_cli.py", *session.posargs)
+
+
+@nox.session
 def demo(session: nox.Session) -> None:
     """Run the storm-damage pipeline locally on the shipped sample."""
     locked(session, "mlwf", "demo", *session.posargs)

@@ -24,7 +24,7 @@ EXIT_REFUSED = 3  # the run finished, but a check (the promotion gate) refused t
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message}\n")
+        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {_one_line(message)}\n")
 
 
 def _year(text: str) -> int:
@@ -53,7 +53,7 @@ def _duration(text: str) -> timedelta:
 
     try:
         seconds = parse_timedelta(text, default="m")
-    except (ValueError, KeyError):
+    except (ValueError, KeyError, IndexError, OverflowError):  # dask's parser: '' is an IndexError
         raise argparse.ArgumentTypeError(f"{text!r} is not a duration (e.g. 90m, 6h, 2d)") from None
     if seconds is None or not 0 <= seconds <= 30 * 86400:
         raise argparse.ArgumentTypeError(f"{text!r} is outside 0s-30d")
@@ -213,10 +213,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "rehearse":
             return _rehearse(args)
     except RefusedError as exc:
-        print(f"mlwf: {exc}", file=sys.stderr)
+        print(f"mlwf: {_one_line(exc)}", file=sys.stderr)
         return EXIT_REFUSED
     except UserError as exc:
-        print(f"mlwf: error: {exc}", file=sys.stderr)
+        print(f"mlwf: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("mlwf: interrupted", file=sys.stderr)
@@ -254,8 +254,14 @@ def _check_each(items: Sequence[T], check: Callable[[T], str]) -> int:
             print(f"ok  {check(item)}")
         except UserError as exc:
             failed += 1
-            print(f"mlwf: error: {exc}", file=sys.stderr)
+            print(f"mlwf: error: {_one_line(exc)}", file=sys.stderr)
     return EXIT_USER_ERROR if failed else 0
+
+
+def _one_line(error: Exception | str) -> str:
+    """An error's message on one line: a line break or control character inside it (a name from
+    a file or an argument) is shown escaped, as Python writes it."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(error))
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -318,7 +324,7 @@ def _validate(files: list[str]) -> int:
     from workflows.storm.ingest import validate_details
 
     def check(url: str) -> str:
-        name = url.rstrip("/").rsplit("/", 1)[-1]
+        name = url.rstrip("/").rsplit("/", 1)[-1] or repr(url)
         try:
             rows = validate_details(name, storage.read_bytes(url))
         except OSError as exc:

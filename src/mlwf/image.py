@@ -138,6 +138,8 @@ def is_image_input(path: str, repo_root: Path) -> bool:
 def image_inputs(repo_root: Path) -> Iterator[Path]:
     """Every file the image is built from, in a stable order."""
     ignore = _read(repo_root, DOCKERIGNORE)
+    if not (repo_root / DOCKERFILE).is_file():
+        raise UserError(f"{repo_root / DOCKERFILE}: not found (the image's definition)")
     yield repo_root / DOCKERFILE
     seen: set[Path] = {repo_root / DOCKERFILE}
     for source in copied_sources((repo_root / DOCKERFILE).read_text()):

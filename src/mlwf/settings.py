@@ -323,9 +323,15 @@ def load_environment(name: str, directory: str | Path) -> Settings:
 
 
 def _describe(error: Any) -> str:
-    location = ".".join(str(part) for part in error.get("loc", ()) if part != "__root__")
+    location = ".".join(_key(part) for part in error.get("loc", ()) if part != "__root__")
     message = str(error.get("msg", "invalid"))
     message = message.removeprefix("Value error, ")
     if error.get("type") == "extra_forbidden":
         message = "unknown key"
     return f"{location}: {message}" if location else message
+
+
+def _key(part: object) -> str:
+    """A key as written in the file; quoted when it is blank, padded or holds control characters."""
+    text = str(part)
+    return text if text.isprintable() and text.strip() == text and text else repr(text)

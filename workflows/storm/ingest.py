@@ -16,8 +16,10 @@ import gzip
 import hashlib
 import io
 import logging
+import os
 import zlib
 from dataclasses import dataclass, field
+from typing import Any
 
 import fsspec
 import pandas as pd
@@ -78,9 +80,10 @@ def list_source(source: str, years: list[int] | None = None) -> list[SourceFile]
         match = DETAILS_FILE_PATTERN.match(name)
         if not match:
             continue
-        if entry.get("type") == "directory":
+        problem = _not_a_file(fs, entry)
+        if problem:
             shown = entry["name"] if storage.is_local(fs) else fs.unstrip_protocol(entry["name"])
-            raise UserError(f"{shown}: a folder named like a details file, not a file")
+            raise UserError(f"{shown}: {problem}")
         year = int(match["year"])
         if years and year not in years:
             continue
@@ -92,6 +95,17 @@ def list_source(source: str, years: list[int] | None = None) -> list[SourceFile]
         wanted = f" for years {sorted(years)}" if years else ""
         raise UserError(f"no StormEvents_details-*.csv.gz files{wanted} in source {source}")
     return [newest[y] for y in sorted(newest)]
+
+
+def _not_a_file(fs: fsspec.AbstractFileSystem, entry: dict[str, Any]) -> str | None:
+    """Why an entry named like a details file cannot be read as one (a local link is followed)."""
+    if storage.is_local(fs):
+        if os.path.isdir(entry["name"]):
+            return "a folder named like a details file, not a file"
+        if not os.path.exists(entry["name"]):
+            return "a link to nothing (its target does not exist)"
+        return None
+    return "a folder named like a details file, not a file" if entry.get("type") == "directory" else None
 
 
 def _is_folder(fs: fsspec.AbstractFileSystem, path: str) -> bool:
@@ -151,7 +165,12 @@ def ingest_file(source: SourceFile, raw_url: str) -> tuple[str, str, str]:
     if newer:
         log.info("not ingesting %s: the raw zone holds the newer %s", source.name, newer[-1])
         return source.name, "superseded", newer[-1]
-    data = storage.read_bytes(source.url)
+    try:
+        data = storage.read_bytes(source.url)
+    except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as exc:
+        # Permanent: gone since it was listed, or not ours to read. Anything else may be
+        # transient (a reset connection) and is left to the stage's retries.
+        raise UserError(f"{source.url}: cannot read ({exc.strerror or _one_line(exc)})") from None
     target = storage.join(raw_url, source.name)
     if storage.exists(target) and _sha256_of(target) == hashlib.sha256(data).hexdigest():
         return source.name, "skipped", ""
