@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 
 from mlwf.contract import ENVIRONMENT_TAG, PLATFORM, PLATFORM_TAG
+from mlwf.rehearsal.fargate import unwritable_volumes
 from mlwf.rehearsal.stage import API_KEY, Stage
 
 
@@ -131,6 +133,46 @@ def lifetimes_on_every_dask_task(stage: Stage) -> Check:
     return Check("lifetime limits on every Dask task", bool(seen) and not wrong, detail)
 
 
+def scratch_volumes_writable(stage: Stage) -> Check:
+    """Every writable mount of every task definition is writable by the image's user as Fargate
+    gives the volume (root 0755 unless the image declares it: `mlwf.rehearsal.fargate`)."""
+    sandbox = stage.runner.sandbox
+    if sandbox is None:
+        return Check("scratch volumes writable by the image's user", False, "tasks did not run inside the image")
+    ecs = stage.aws.client("ecs")
+    problems, paths = [], set()
+    for arn in stage.world.task_definitions:
+        for container in ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]["containerDefinitions"]:
+            problems += unwritable_volumes(sandbox.image, container)
+            paths |= {m["containerPath"] for m in container.get("mountPoints") or [] if not m.get("readOnly")}
+    unique = list(dict.fromkeys(problems))
+    detail = "; ".join(unique[:3]) or (
+        f"{', '.join(sorted(paths))} writable by uid {sandbox.image.uid} in {len(stage.world.task_definitions)} "
+        "task definitions"
+    )
+    return Check("scratch volumes writable by the image's user", bool(paths) and not unique, detail)
+
+
+IMPORT_FAILURE = re.compile(r"^(?:ModuleNotFoundError|ImportError): .*$", re.MULTILINE)
+
+
+def import_failures(output: str) -> list[str]:
+    """The import errors a task printed (a package its code needs that the image lacks)."""
+    return list(dict.fromkeys(match.group(0).strip() for match in IMPORT_FAILURE.finditer(output)))
+
+
+def imports_resolved_in_the_image(stage: Stage) -> Check:
+    """Tasks run from the image's environment (its requirements only): an import that failed in
+    any task names the package the image lacks."""
+    failures = [
+        f"{task.container} task {task.task_id}: {failure}"
+        for task in stage.runner.tasks.values()
+        for failure in import_failures(task.log_path.read_text(errors="replace"))
+    ]
+    detail = "; ".join(failures[:3]) or f"no import failed in {len(stage.runner.tasks)} tasks"
+    return Check("every import resolved in the image", not failures, detail)
+
+
 def reaper_finds_nothing(stage: Stage) -> Check:
     result = stage.mlwf(
         "reap",
@@ -152,6 +194,8 @@ def reaper_finds_nothing(stage: Stage) -> Check:
 
 
 AFTER_THE_RUN = (
+    scratch_volumes_writable,
+    imports_resolved_in_the_image,
     iam_denied_nothing,
     no_secret_anywhere,
     every_task_stopped,

@@ -130,7 +130,10 @@ def perform(current: Stage, say: Callable[[str], None]) -> tuple[list[Run], list
 def rehearse(env: str, repo: Path, keep: bool = False, say: Callable[[str], None] = print) -> Rehearsal:
     """The whole rehearsal on a stage of its own; its working folder (every task's output, the
     Prefect database) is removed afterwards unless ``keep``."""
+    from mlwf.settings import load_environment
+
     started = time.monotonic()
+    load_environment(env, repo / "environments")  # a bad name is one line, before anything is made
     work = Path(tempfile.mkdtemp(prefix=f"mlwf-rehearsal-{env}-"))
     result = Rehearsal(env, work)
     try:

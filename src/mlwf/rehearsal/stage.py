@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlwf.errors import UserError
-from mlwf.image import DOCKERFILE, image_environment
+from mlwf.image import DOCKERFILE, REQUIREMENTS, image_environment
 from mlwf.infra.plan import StackPlan, plan_environment
 from mlwf.infra.stacks import ORDER
+from mlwf.rehearsal import fargate
 from mlwf.rehearsal.cloud import Credentials, EmulatedAWS, emulated_aws, require_moto
 from mlwf.rehearsal.seed import Seeder, World, user_for_role
 from mlwf.rehearsal.tasks import TaskRunner
@@ -204,7 +205,8 @@ def stage(
         with emulated_aws(settings.account_id, settings.region) as aws:
             world = Seeder(aws, API_KEY, withhold).seed(plans)
             image_env = image_environment((repo / DOCKERFILE).read_text())
-            runner = TaskRunner(aws, world.identities, repo, work / "tasks", image_env)
+            sandbox = fargate.prepare(repo, work, repo / DOCKERFILE, repo / REQUIREMENTS)
+            runner = TaskRunner(aws, world.identities, repo, work / "tasks", image_env, sandbox)
             runner.install()
             aws.enforce_iam()
             say(

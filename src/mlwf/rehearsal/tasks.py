@@ -4,14 +4,16 @@ random from 10.0.0.0/8 and no API call changes it, so the runner rewrites it in 
 When a task starts, its essential container's command runs here with what ECS would give it:
 the task definition's environment under the RunTask overrides, its ``secrets`` resolved from
 Secrets Manager (as the ECS agent does with the execution role), the task role's credentials
-(its IAM user's keys, `seed`), the image's own environment (``ENV`` lines of the Dockerfile)
-and this checkout as the image's working directory. Each task gets its own loopback address
-127.0.0.N (N >= 2), written where DescribeTasks and DescribeNetworkInterfaces read it; Dask
-commands are told to listen on it (``--host``: a scheduler listens on 0.0.0.0 otherwise).
-StopTask sends SIGTERM (SIGKILL 30 s later, ECS's stop timeout). When the main process exits,
-the task's other processes are killed (a container ends with it), the task is STOPPED with the
-container's exit code, its output goes to CloudWatch Logs as awslogs would ship it, and an
-"ECS Task State Change" event goes to EventBridge (moto's ECS emits none).
+(its IAM user's keys, `seed`), and, as Fargate runs it (`mlwf.rehearsal.fargate`), inside the
+image: its Python environment built from the image's requirements, its user, its ``ENV`` and
+``WORKDIR``, a read-only root and the task definition's volumes owned as Fargate makes them.
+StopTask's SIGTERM goes to the container's main process, as ``docker stop`` sends it. Each
+task gets its own loopback address 127.0.0.N (N >= 2), written where DescribeTasks and
+DescribeNetworkInterfaces read it; Dask commands are told to listen on it (``--host``: a
+scheduler listens on 0.0.0.0 otherwise). SIGKILL follows 30 s later (ECS's stop timeout).
+When the main process exits, the task's other processes are killed (a container ends with it),
+the task is STOPPED with the container's exit code, its output goes to CloudWatch Logs as
+awslogs would ship it, and an "ECS Task State Change" event goes to EventBridge (moto's ECS emits none).
 
 Only loopback is ever handed out: every address is checked to be in 127.0.0.0/8.
 """
@@ -36,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from mlwf.rehearsal.cloud import Credentials, EmulatedAWS
+from mlwf.rehearsal.fargate import Sandbox
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +59,7 @@ class TaskProcess:
     process: subprocess.Popen[bytes]
     log_path: Path
     log_options: dict[str, str]
+    sandboxed: bool = False  # process is bubblewrap; the container's main process is its child
     stopping: bool = False
     exit_code: int | None = None
 
@@ -83,6 +87,7 @@ class TaskRunner:
     workdir: Path  # the image's WORKDIR stands for this checkout
     logs: Path
     image_env: dict[str, str] = field(default_factory=dict)
+    sandbox: Sandbox | None = None  # tasks run inside the image, as Fargate runs them
     tasks: dict[str, TaskProcess] = field(default_factory=dict)
     requests: list[RunTaskRequest] = field(default_factory=list)
     _next_host: int = 2
@@ -170,11 +175,12 @@ class TaskRunner:
         env = self._environment(container, override, self.identities.get(role or ""))
         env[TASK_MARKER] = task.id
         log_path = self.logs / f"{task.id}.log"
+        argv = command if self.sandbox is None else self.sandbox.command(task.id, container, command)
         with log_path.open("wb") as output:
             try:
                 process = subprocess.Popen(
-                    command,
-                    cwd=self.workdir,
+                    argv,
+                    cwd=self.workdir if self.sandbox is None else None,
                     env=env,
                     stdin=subprocess.DEVNULL,
                     stdout=output,
@@ -194,6 +200,7 @@ class TaskRunner:
             process,
             log_path,
             dict((container.get("logConfiguration") or {}).get("options") or {}),
+            sandboxed=self.sandbox is not None,
         )
         with self._lock:
             self.tasks[task.task_arn] = running
@@ -220,13 +227,17 @@ class TaskRunner:
     def _environment(
         self, container: dict[str, Any], override: dict[str, Any], credentials: Credentials | None
     ) -> dict[str, str]:
-        env = {
-            # The image's scripts first (its pip-installed commands), as on the image's PATH.
-            "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "/usr/bin:/bin")]),
-            "HOME": str(self.logs.parent / "home"),
-            "LANG": "C.UTF-8",
-            **self.image_env,
-        }
+        env = (
+            self.sandbox.environment()
+            if self.sandbox is not None
+            else {
+                # The image's scripts first (its pip-installed commands), as on the image's PATH.
+                "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "/usr/bin:/bin")]),
+                "HOME": str(self.logs.parent / "home"),
+                "LANG": "C.UTF-8",
+                **self.image_env,
+            }
+        )
         env.update({e["name"]: e["value"] for e in container.get("environment") or []})
         env.update({e["name"]: e["value"] for e in override.get("environment") or []})
         secrets = self.aws.backend("secretsmanager")
@@ -261,14 +272,27 @@ class TaskRunner:
     def _terminate(self, running: TaskProcess) -> None:
         def stop() -> None:
             try:
-                os.killpg(running.process.pid, signal.SIGTERM)
+                if running.sandboxed:  # SIGTERM to the container's main process, as docker stop sends it
+                    self._main_process(running).send_signal(signal.SIGTERM)
+                else:
+                    os.killpg(running.process.pid, signal.SIGTERM)
                 running.process.wait(timeout=STOP_TIMEOUT_S)
             except subprocess.TimeoutExpired:
-                os.killpg(running.process.pid, signal.SIGKILL)
-            except ProcessLookupError:
+                self._signal_all(running, signal.SIGKILL)
+            except (ProcessLookupError, LookupError):
                 pass
 
         threading.Thread(target=stop, daemon=True).start()
+
+    @staticmethod
+    def _main_process(running: TaskProcess) -> Any:
+        """The container's main process: bubblewrap's child (setpriv has exec'd the command)."""
+        import psutil
+
+        children = psutil.Process(running.process.pid).children()
+        if not children:
+            raise LookupError(f"task {running.task_id} has no process inside its sandbox")
+        return children[0]
 
     def kill(self, task_arn: str) -> None:
         """Every process of a task dies at once, as when its container or host is lost."""
