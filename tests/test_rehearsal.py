@@ -86,6 +86,8 @@ def test_what_a_merge_does_completes_and_every_check_holds(rehearsed: tuple[list
     ], "the search reads what the pipeline writes: it runs after"
     assert all(r.ok for r in runs), [r.line() for r in runs]
     assert [c.name for c in checks] == [
+        "scratch volumes writable by the image's user",
+        "every import resolved in the image",
         "IAM denied nothing",
         "no secret in task definitions, requests or logs",
         "every task it started is STOPPED",

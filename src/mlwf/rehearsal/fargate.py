@@ -32,11 +32,13 @@ import shutil
 import stat
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from mlwf.errors import UserError
+from mlwf.image import image_tag
 
 BASE_IMAGE_PATHS = {"/tmp": (0, 0, 0o1777)}  # what a Debian-based python image holds
 HOST_SKIP = {"proc", "dev", "sys", "tmp", "root", "home", "run", "opt"}  # never bound from the host
@@ -286,8 +288,8 @@ def _folders(parents: Any) -> list[str]:
 
 def prepare(repo: Path, work: Path, dockerfile: Path, requirements: Path) -> Sandbox:
     """The image, as far as a task needs it: its Python environment from exactly its requirements
-    (kept between rehearsals under /var/tmp, keyed by the requirements and the interpreter; the
-    project reinstalled each time), and its working directory as its COPY lines lay it out."""
+    and the project (kept under /var/tmp, one per image tag), and its working directory as its
+    COPY lines lay it out."""
     require_sandbox()
     image = read_image(dockerfile.read_text())
     venv = _image_venv(repo, requirements)
@@ -311,24 +313,36 @@ def prepare(repo: Path, work: Path, dockerfile: Path, requirements: Path) -> San
 
 
 def _image_venv(repo: Path, requirements: Path) -> Path:
-    key = hashlib.sha256(requirements.read_bytes() + sys.version.encode() + sys.base_prefix.encode()).hexdigest()
-    root = Path("/var/tmp") / f"mlwf-image-{key[:16]}"
+    """One environment per image (its tag is a digest of everything the image is built from) and
+    interpreter, built once and never changed after (rehearsals running at once share it),
+    bytecode compiled as pip compiles it in the image; those unused for two days are removed."""
+    key = hashlib.sha256(f"{image_tag(repo)} {sys.version} {sys.base_prefix}".encode()).hexdigest()[:16]
+    root = Path("/var/tmp") / f"mlwf-image-{key}"
     root.mkdir(mode=0o755, exist_ok=True)
-    venv = root / "venv"
+    venv, done = root / "venv", root / ".complete"
     uv = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
+    python = str(venv / "bin" / "python")
     with (root / ".lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (root / ".complete").exists():
+        if not done.exists():
             shutil.rmtree(venv, ignore_errors=True)
-            python = str(Path(sys.base_prefix) / "bin" / f"python{sys.version_info.major}.{sys.version_info.minor}")
-            _run([uv, "venv", "-q", "--python", python, str(venv)])
-            _run([uv, "pip", "install", "-q", "--python", str(venv / "bin" / "python"), "--require-hashes",
-                  "--no-deps", "-r", str(requirements)])  # fmt: skip
-            (root / ".complete").write_text("")
-        _run([uv, "pip", "install", "-q", "--python", str(venv / "bin" / "python"), "--no-deps", "--reinstall-package",
-              "ml-workflows", str(repo)])  # fmt: skip
-        subprocess.run(["chmod", "-R", "a+rX", str(root)], check=True)
+            interpreter = Path(sys.base_prefix) / "bin" / f"python{sys.version_info.major}.{sys.version_info.minor}"
+            _run([uv, "venv", "-q", "--python", str(interpreter), str(venv)])
+            install = [uv, "pip", "install", "-q", "--compile-bytecode", "--python", python, "--no-deps"]
+            _run([*install, "--require-hashes", "-r", str(requirements)])
+            _run([*install, str(repo)])
+            subprocess.run(["chmod", "-R", "a+rX", str(root)], check=True)
+            done.write_text("")
+        os.utime(done)
+    _prune(root)
     return venv
+
+
+def _prune(keep: Path, unused_for_s: float = 2 * 86400) -> None:
+    for other in Path("/var/tmp").glob("mlwf-image-*"):
+        marker = other / ".complete"
+        if other != keep and marker.exists() and time.time() - marker.stat().st_mtime > unused_for_s:
+            shutil.rmtree(other, ignore_errors=True)
 
 
 def _run(argv: list[str]) -> None:
