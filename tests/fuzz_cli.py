@@ -40,6 +40,11 @@ def snapshot(folder: Path) -> dict[str, int]:
 def run_cli(argv: Sequence[str], folder: Path) -> tuple[int, str, str]:
     """``mlwf ARGV`` in ``folder``: (exit status, stdout, stderr). An exception other than
     SystemExit propagates: that is the traceback a user would have seen."""
+    # Prefect's console handler takes sys.stderr when logging is first set up: set it up against
+    # this process's stream, not the case's (later tests in this worker log through it).
+    from prefect.logging.configuration import ensure_logging_setup
+
+    ensure_logging_setup()
     out, err = io.StringIO(), io.StringIO()
     with working_folder(folder), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:

@@ -4,6 +4,8 @@ test_fuzz_cli.py keeps the rest so)."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 from pathlib import Path
 
 import pytest
@@ -22,47 +24,47 @@ REAL_1994 = "StormEvents_details-ftp_v1.0_d1994_c20170717.csv.gz"
 pytestmark = pytest.mark.reliability
 
 
-def one_line_error(capsys: pytest.CaptureFixture[str], code: int) -> str:
-    out, err = capsys.readouterr()
-    assert code == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
+def one_line_error(*argv: str) -> str:
+    """``mlwf ARGV`` in this process: it must exit 2 with one error line; that line's message."""
+    from prefect.logging.configuration import ensure_logging_setup
+
+    ensure_logging_setup()  # against this process's stderr, not the case's (see fuzz_cli.run_cli)
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(argv))
+    assert code == 2, err.getvalue()
+    lines = err.getvalue().strip().splitlines()
+    assert len(lines) == 1, err.getvalue()
     assert lines[0].startswith("mlwf: error: ")
-    assert "Traceback" not in out + err
+    assert "Traceback" not in out.getvalue() + err.getvalue()
     return lines[0].removeprefix("mlwf: error: ")
 
 
-def test_a_settings_file_that_is_not_utf8_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_settings_file_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
     bad = tmp_path / "dev.yaml"
     bad.write_bytes(b"name: dev\ntier: \xff\xfe\x00 dev\n")
-    assert one_line_error(capsys, main(["env", "check", str(bad)])) == (
-        f"{bad}: not UTF-8 text (byte 0xff at offset 16)"
-    )
+    assert one_line_error("env", "check", str(bad)) == (f"{bad}: not UTF-8 text (byte 0xff at offset 16)")
 
 
-def test_a_folder_named_like_a_details_file_is_one_line_and_writes_nothing(
-    sample_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_a_folder_named_like_a_details_file_is_one_line_and_writes_nothing(sample_dir: Path, tmp_path: Path) -> None:
     source, out = tmp_path / "src", tmp_path / "out"
     (source / OLD_1995).mkdir(parents=True)
     (source / REAL_1994).write_bytes((sample_dir / REAL_1994).read_bytes())
-    message = one_line_error(capsys, main(["demo", "--source", str(source), "--output", str(out)]))
+    message = one_line_error("demo", "--source", str(source), "--output", str(out))
     assert message == f"{source / OLD_1995}: a folder named like a details file, not a file"
     assert not out.exists()
     # Named as the source itself, too.
-    message = one_line_error(capsys, main(["demo", "--source", str(source / OLD_1995), "--output", str(out)]))
+    message = one_line_error("demo", "--source", str(source / OLD_1995), "--output", str(out))
     assert message == f"{source / OLD_1995}: a folder named like a details file, not a file"
     assert not out.exists()
 
 
-def test_a_deleted_working_folder_is_one_line(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_a_deleted_working_folder_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     gone = tmp_path / "gone"
     gone.mkdir()
     monkeypatch.chdir(gone)
     gone.rmdir()
-    message = one_line_error(capsys, main(["demo", "--output", "out"]))
+    message = one_line_error("demo", "--output", "out")
     assert message == "the working folder no longer exists (deleted after this shell entered it)"
     with pytest.raises(UserError) as caught:
         storage.check_writable("out")

@@ -46,7 +46,7 @@ def test_actionlint_finds_nothing() -> None:
 def test_pull_requests_run_the_nox_sessions_and_the_plan() -> None:
     jobs = load("pull-request.yml")["jobs"]
     runs = [step.get("run", "") for job in jobs.values() for step in job["steps"]]
-    assert any("uv run nox -s lint typecheck tests" in r for r in runs)
+    assert any('"$(command -v uv)" run --locked nox -s lint typecheck tests' in r for r in runs)
     assert any('uv run mlwf plan --base "origin/${GITHUB_BASE_REF}" --format markdown' in r for r in runs)
     assert any("--body-file comment.md" in r for r in runs), "the comment is the --base diff, not the full plan"
     artifacts = [s for job in jobs.values() for s in job["steps"] if s.get("uses", "").startswith("actions/upload")]

@@ -49,11 +49,15 @@ def test_rehearse_is_one_line_when_moto_is_missing(tmp_path: Path) -> None:
     ]
 
 
-def test_rehearse_names_an_unknown_environment_in_one_line() -> None:
-    result = subprocess.run([MLWF, "rehearse", "--env", "qa"], cwd=REPO, capture_output=True, text=True, timeout=120)
+def test_rehearse_names_an_unknown_environment_in_one_line(tmp_path: Path) -> None:
+    """...before it makes its working folder (with --keep, one would be left behind)."""
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    argv = [MLWF, "rehearse", "--env", "qa", "--keep"]
+    result = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=120, env=env)
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1
     assert "unknown environment 'qa'" in result.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 def scenario_settings(settings: Settings) -> Settings:

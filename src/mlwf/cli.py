@@ -461,13 +461,14 @@ def _deploy(args: argparse.Namespace) -> int:
 
 def _rehearse(args: argparse.Namespace) -> int:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    from mlwf.rehearsal.rehearse import rehearse
+    from mlwf.rehearsal.rehearse import NOT_EMULATED, rehearse
 
     _ignore_leaked_pulumi_loops()
     result = rehearse(args.env, _repo_root(), args.keep, say=lambda line: print(line, flush=True))
     print()
     for line in [*(r.line() for r in result.runs), *(c.line() for c in result.checks)]:
         print(line)
+    print(f"not emulated: {NOT_EMULATED}")
     if args.keep:
         print(f"kept: {result.work}")
     verdict = "passed" if result.passed else "FAILED"
@@ -534,11 +535,15 @@ def _demo(args: argparse.Namespace) -> int:
         flags = ", ".join("--" + k.replace("_", "-") for k in unknown)
         raise UserError(f"the {workload.name} workload's demo takes no {flags}")
     _quiet_runtime(args.verbose)
-    if not args.json:  # JSON is for programs: the document alone
-        from mlwf import progress
+    from mlwf import progress
 
-        progress.install(progress.Console(sys.stdout))
-    result = run(**options)
+    # JSON is for programs: the document alone. The reporter is this call's, not the process's.
+    previous = progress.install(progress.Console(sys.stdout)) if not args.json else None
+    try:
+        result = run(**options)
+    finally:
+        if previous is not None:
+            progress.install(previous)
     if args.json:
         print(json.dumps(result.data, indent=2, default=str))
     else:

@@ -38,7 +38,7 @@ def python_tag() -> str:
     return f"py{sys.version_info.major}.{sys.version_info.minor}"
 
 
-def _instructions(dockerfile_text: str, *names: str) -> Iterator[tuple[str, list[str]]]:
+def instructions(dockerfile_text: str, *names: str) -> Iterator[tuple[str, list[str]]]:
     """(line, words after the instruction) of each instruction named, continuations joined."""
     logical = re.sub(r"\\\n", " ", dockerfile_text)
     for line in logical.splitlines():
@@ -50,7 +50,7 @@ def _instructions(dockerfile_text: str, *names: str) -> Iterator[tuple[str, list
 def image_environment(dockerfile_text: str) -> dict[str, str]:
     """The variables the image's ``ENV`` instructions set (``KEY=value`` form)."""
     env: dict[str, str] = {}
-    for line, words in _instructions(dockerfile_text, "ENV"):
+    for line, words in instructions(dockerfile_text, "ENV"):
         if not all("=" in w for w in words):
             raise UserError(f"{DOCKERFILE}: write ENV as KEY=value: {line.strip()!r}")
         env.update(w.split("=", 1) for w in words)  # type: ignore[misc]
@@ -60,7 +60,7 @@ def image_environment(dockerfile_text: str) -> dict[str, str]:
 def copied_sources(dockerfile_text: str) -> list[str]:
     """The build-context paths of every ``COPY``/``ADD`` (not ``--from`` another stage)."""
     sources: list[str] = []
-    for line, arguments in _instructions(dockerfile_text, "COPY", "ADD"):
+    for line, arguments in instructions(dockerfile_text, "COPY", "ADD"):
         if any(a.startswith("--from") for a in arguments):
             continue
         paths = [a for a in arguments if not a.startswith("--")]

@@ -27,7 +27,6 @@ import fcntl
 import hashlib
 import json
 import os
-import shlex
 import shutil
 import stat
 import subprocess
@@ -38,7 +37,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from mlwf.errors import UserError
-from mlwf.image import image_tag
+from mlwf.image import image_environment, image_tag, instructions
 
 BASE_IMAGE_PATHS = {"/tmp": (0, 0, 0o1777)}  # what a Debian-based python image holds
 HOST_SKIP = {"proc", "dev", "sys", "tmp", "root", "home", "run", "opt"}  # never bound from the host
@@ -92,50 +91,32 @@ class Image:
 
 
 def read_image(dockerfile: str) -> Image:
-    image = Image()
-    for instruction, argument in _instructions(dockerfile):
+    image = Image(env=image_environment(dockerfile))
+    for line, words in instructions(dockerfile, "USER", "WORKDIR", "VOLUME", "COPY", "RUN"):
+        instruction = line.split(None, 1)[0].upper()
         if instruction == "USER":
-            user, _, group = argument.partition(":")
+            user, _, group = words[0].partition(":")
             image.uid = int(user)  # a name would need the image's /etc/passwd: use the uid
             image.gid = int(group) if group else image.uid
         elif instruction == "WORKDIR":
-            image.workdir = _norm(argument)
+            image.workdir = _norm(words[0])
             image.paths.setdefault(image.workdir, ROOT_0755)
-        elif instruction == "ENV":
-            image.env.update(_env_pairs(argument))
         elif instruction == "VOLUME":
-            paths = json.loads(argument) if argument.startswith("[") else argument.split()
+            argument = line.split(None, 1)[1].strip()
+            paths = json.loads(argument) if argument.startswith("[") else words
             image.volumes.extend(_norm(p) for p in paths)
         elif instruction == "COPY":
-            *sources, destination = [w for w in shlex.split(argument) if not w.startswith("--")]
+            *sources, destination = [w for w in words if not w.startswith("--")]
             image.copies.extend((source, destination) for source in sources)
-        elif instruction == "RUN":
-            for command in argument.split("&&"):
-                _apply(image, shlex.split(command))
+        else:  # RUN: each command of an && chain
+            command: list[str] = []
+            for word in [*words, "&&"]:
+                if word == "&&":
+                    _apply(image, command)
+                    command = []
+                else:
+                    command.append(word)
     return image
-
-
-def _instructions(dockerfile: str) -> list[tuple[str, str]]:
-    logical, current = [], ""
-    for raw in dockerfile.splitlines():
-        line = raw.strip()
-        if not current and (not line or line.startswith("#")):
-            continue
-        if line.startswith("#"):
-            continue
-        current += " " + line.removesuffix("\\")
-        if not line.endswith("\\"):
-            instruction, _, argument = current.strip().partition(" ")
-            logical.append((instruction.upper(), argument.strip()))
-            current = ""
-    return logical
-
-
-def _env_pairs(argument: str) -> dict[str, str]:
-    words = shlex.split(argument)
-    if len(words) >= 2 and "=" not in words[0]:  # the legacy form: ENV KEY value
-        return {words[0]: " ".join(words[1:])}
-    return dict(word.split("=", 1) for word in words)
 
 
 def _apply(image: Image, words: list[str]) -> None:

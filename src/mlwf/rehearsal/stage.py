@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlwf.errors import UserError
-from mlwf.image import DOCKERFILE, REQUIREMENTS, image_environment
+from mlwf.image import DOCKERFILE, REQUIREMENTS
 from mlwf.infra.plan import StackPlan, plan_environment
 from mlwf.infra.stacks import ORDER
 from mlwf.rehearsal import fargate
@@ -198,15 +198,13 @@ def stage(
     plans = plan_environment(settings, list(ORDER), repo)
     say(f"planned {len(plans)} stacks of {env} ({sum(len(p.resources) for p in plans)} resources)")
     (work / "tasks").mkdir(parents=True, exist_ok=True)
-    (work / "home").mkdir(exist_ok=True)
     prefect = PrefectServer.start(work / "prefect")
     say(f"Prefect server at {prefect.url}")
     try:
         with emulated_aws(settings.account_id, settings.region) as aws:
             world = Seeder(aws, API_KEY, withhold).seed(plans)
-            image_env = image_environment((repo / DOCKERFILE).read_text())
             sandbox = fargate.prepare(repo, work, repo / DOCKERFILE, repo / REQUIREMENTS)
-            runner = TaskRunner(aws, world.identities, repo, work / "tasks", image_env, sandbox)
+            runner = TaskRunner(aws, world.identities, work / "tasks", sandbox)
             runner.install()
             aws.enforce_iam()
             say(

@@ -25,10 +25,8 @@ import copy
 import ipaddress
 import json
 import logging
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -59,7 +57,6 @@ class TaskProcess:
     process: subprocess.Popen[bytes]
     log_path: Path
     log_options: dict[str, str]
-    sandboxed: bool = False  # process is bubblewrap; the container's main process is its child
     stopping: bool = False
     exit_code: int | None = None
 
@@ -84,10 +81,8 @@ class RunTaskRequest:
 class TaskRunner:
     aws: EmulatedAWS
     identities: dict[str, Credentials]  # role ARN -> the IAM user that plays it
-    workdir: Path  # the image's WORKDIR stands for this checkout
     logs: Path
-    image_env: dict[str, str] = field(default_factory=dict)
-    sandbox: Sandbox | None = None  # tasks run inside the image, as Fargate runs them
+    sandbox: Sandbox  # tasks run inside the image, as Fargate runs them
     tasks: dict[str, TaskProcess] = field(default_factory=dict)
     requests: list[RunTaskRequest] = field(default_factory=list)
     _next_host: int = 2
@@ -133,7 +128,7 @@ class TaskRunner:
             try:
                 task.process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                os.killpg(task.process.pid, signal.SIGKILL)
+                self._signal_all(task, signal.SIGKILL)
         if self._restore is not None:
             self._restore()
             self._restore = None
@@ -175,12 +170,11 @@ class TaskRunner:
         env = self._environment(container, override, self.identities.get(role or ""))
         env[TASK_MARKER] = task.id
         log_path = self.logs / f"{task.id}.log"
-        argv = command if self.sandbox is None else self.sandbox.command(task.id, container, command)
+        argv = self.sandbox.command(task.id, container, command)
         with log_path.open("wb") as output:
             try:
                 process = subprocess.Popen(
                     argv,
-                    cwd=self.workdir if self.sandbox is None else None,
                     env=env,
                     stdin=subprocess.DEVNULL,
                     stdout=output,
@@ -200,7 +194,6 @@ class TaskRunner:
             process,
             log_path,
             dict((container.get("logConfiguration") or {}).get("options") or {}),
-            sandboxed=self.sandbox is not None,
         )
         with self._lock:
             self.tasks[task.task_arn] = running
@@ -227,17 +220,7 @@ class TaskRunner:
     def _environment(
         self, container: dict[str, Any], override: dict[str, Any], credentials: Credentials | None
     ) -> dict[str, str]:
-        env = (
-            self.sandbox.environment()
-            if self.sandbox is not None
-            else {
-                # The image's scripts first (its pip-installed commands), as on the image's PATH.
-                "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "/usr/bin:/bin")]),
-                "HOME": str(self.logs.parent / "home"),
-                "LANG": "C.UTF-8",
-                **self.image_env,
-            }
-        )
+        env = self.sandbox.environment()
         env.update({e["name"]: e["value"] for e in container.get("environment") or []})
         env.update({e["name"]: e["value"] for e in override.get("environment") or []})
         secrets = self.aws.backend("secretsmanager")
@@ -271,11 +254,8 @@ class TaskRunner:
 
     def _terminate(self, running: TaskProcess) -> None:
         def stop() -> None:
-            try:
-                if running.sandboxed:  # SIGTERM to the container's main process, as docker stop sends it
-                    self._main_process(running).send_signal(signal.SIGTERM)
-                else:
-                    os.killpg(running.process.pid, signal.SIGTERM)
+            try:  # SIGTERM to the container's main process, as docker stop sends it
+                self._main_process(running).send_signal(signal.SIGTERM)
                 running.process.wait(timeout=STOP_TIMEOUT_S)
             except subprocess.TimeoutExpired:
                 self._signal_all(running, signal.SIGKILL)
