@@ -8,6 +8,7 @@ never leaves 127.0.0.0/8."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import re
@@ -25,7 +26,9 @@ import pytest
 
 from mlwf.compute import ClusterStartError, RunInfo, cluster_spec, dask_client
 from mlwf.contract import ClusterRuntime, runtime_parameter_name
+from mlwf.rehearsal.checks import security_groups_allow_every_connection, task_endpoints
 from mlwf.rehearsal.cloud import Credentials
+from mlwf.rehearsal.network import dropped
 from mlwf.rehearsal.rehearse import perform, rehearsal_runs
 from mlwf.rehearsal.stage import Stage, stage
 from mlwf.rehearsal.tasks import LOOPBACK
@@ -92,6 +95,7 @@ def test_what_a_merge_does_completes_and_every_check_holds(rehearsed: tuple[list
     assert [c.name for c in checks] == [
         "scratch volumes writable by the image's user",
         "every import resolved in the image",
+        "security groups admit every connection between tasks",
         "IAM denied nothing",
         "no secret in task definitions, requests or logs",
         "every task it started is STOPPED",
@@ -125,6 +129,43 @@ def test_dask_traffic_was_tls_and_every_runs_certificates_are_gone(dev: Stage, r
         assert re.search(r"Scheduler at:\s+tls://127\.0\.0\.\d+:8786", scheduler.log_path.read_text())
     left = dev.aws.client("secretsmanager").list_secrets()["SecretList"]
     assert not [s["Name"] for s in left if "/dask-tls/" in s["Name"]], "each run deletes its certificates"
+
+
+def test_every_dask_connection_was_recorded_with_the_groups_runtask_gave(dev: Stage, rehearsed: Any) -> None:
+    """Flow runs reach the scheduler, workers the scheduler, the scheduler its workers: each seen
+    with the two sides' tasks, which carry the groups RunTask named."""
+    tasks = {t.task_id: t for t in dev.runner.tasks.values()}
+    seen = {(tasks[c.source].family, tasks[c.destination].family) for c in dev.connections.recorded()}
+    prefix = dev.settings.name_prefix
+    assert {
+        (f"{prefix}-flow-run", f"{prefix}-dask-scheduler"),
+        (f"{prefix}-dask-worker", f"{prefix}-dask-scheduler"),
+        (f"{prefix}-dask-scheduler", f"{prefix}-dask-worker"),
+    } <= seen
+    assert all(t.security_groups for t in tasks.values())
+    assert any(c.port == 8786 for c in dev.connections.recorded())
+
+
+def test_a_missing_security_group_rule_fails_the_rehearsal_naming_source_destination_and_port(
+    dev: Stage, rehearsed: Any
+) -> None:
+    """The same run, judged by the plan without the flow-run group's way in to the Dask tasks (a
+    scheduler and its workers each carry both Dask groups, so both rules must go)."""
+    missing = {"scheduler-from-flows", "worker-from-flows"}
+    world = dataclasses.replace(dev.world, group_rules=[r for r in dev.world.group_rules if r.name not in missing])
+    result = security_groups_allow_every_connection(dataclasses.replace(dev, world=world))
+    assert not result.ok
+    assert "\n" not in result.line()
+    for problem in result.detail.split("; "):
+        assert re.fullmatch(
+            r"mlwf-staging-flow-run 127\.0\.0\.\d+ -> mlwf-staging-dask-(scheduler|worker) 127\.0\.0\.\d+ "
+            r"port \d+: "
+            r"no ingress rule of sg-\w+, sg-\w+ admits it",
+            problem,
+        ), problem
+    every = dropped(dev.connections.recorded(), task_endpoints(dev), world.group_rules, world.vpc_cidr)
+    assert any(re.search(r"-> mlwf-staging-dask-scheduler \S+ port 8786:", line) for line in every)
+    assert security_groups_allow_every_connection(dev).ok
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from mlwf.contract import ENVIRONMENT_TAG, PLATFORM, PLATFORM_TAG
 from mlwf.rehearsal.fargate import unwritable_volumes
+from mlwf.rehearsal.network import Endpoint, dropped
 from mlwf.rehearsal.stage import API_KEY, Stage
 
 
@@ -153,6 +154,24 @@ def scratch_volumes_writable(stage: Stage) -> Check:
     return Check("scratch volumes writable by the image's user", bool(paths) and not unique, detail)
 
 
+def task_endpoints(stage: Stage) -> dict[str, Endpoint]:
+    """Each task by ID: ``<task definition family> <address>`` and the groups RunTask gave it."""
+    return {t.task_id: Endpoint(f"{t.family} {t.address}", t.security_groups) for t in stage.runner.tasks.values()}
+
+
+def security_groups_allow_every_connection(stage: Stage) -> Check:
+    """Every TCP connection a task opened to another is admitted by an egress rule of its groups
+    and an ingress rule of the other's, as planned (`mlwf.rehearsal.network`)."""
+    connections = stage.connections.recorded()
+    problems = dropped(connections, task_endpoints(stage), stage.world.group_rules, stage.world.vpc_cidr)
+    ports = sorted({c.port for c in connections})
+    detail = "; ".join(problems[:3]) or (
+        f"{len(connections)} connections between tasks (ports {', '.join(map(str, ports[:6]))}"
+        f"{', ...' if len(ports) > 6 else ''}) admitted by {len(stage.world.group_rules)} planned rules"
+    )
+    return Check("security groups admit every connection between tasks", bool(connections) and not problems, detail)
+
+
 IMPORT_FAILURE = re.compile(r"^(?:ModuleNotFoundError|ImportError): .*$", re.MULTILINE)
 
 
@@ -196,6 +215,7 @@ def reaper_finds_nothing(stage: Stage) -> Check:
 AFTER_THE_RUN = (
     scratch_volumes_writable,
     imports_resolved_in_the_image,
+    security_groups_allow_every_connection,
     iam_denied_nothing,
     no_secret_anywhere,
     every_task_stopped,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -152,6 +153,8 @@ def emulated_aws(account: str, region: str) -> Iterator[EmulatedAWS]:
     host, port = server.get_host_and_port()
     aws = EmulatedAWS(account, region, f"http://{host}:{port}", _server=server)
     try:
+        # moto's state lives in this process's memory: an earlier emulated AWS must leave nothing
+        urllib.request.urlopen(urllib.request.Request(f"{aws.endpoint}/moto-api/reset", method="POST"), timeout=30)
         aws._record_denials()
         aws.admin = Credentials(ADMIN, "unsigned", "unsigned")
         iam = aws.client("iam")

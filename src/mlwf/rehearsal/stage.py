@@ -24,6 +24,7 @@ from mlwf.infra.plan import StackPlan, plan_environment
 from mlwf.infra.stacks import ORDER
 from mlwf.rehearsal import fargate
 from mlwf.rehearsal.cloud import Credentials, EmulatedAWS, emulated_aws, require_moto
+from mlwf.rehearsal.network import ConnectionWatch
 from mlwf.rehearsal.seed import Seeder, World, user_for_role
 from mlwf.rehearsal.tasks import TaskRunner
 from mlwf.settings import Settings, load_environment
@@ -100,6 +101,7 @@ class Stage:
     world: World
     runner: TaskRunner
     prefect: PrefectServer
+    connections: ConnectionWatch  # every TCP connection between tasks (security groups)
 
     def identity(self, role: str) -> Credentials:
         """The credentials of a role of this environment (``flow-run-task``, ``reaper-task``)."""
@@ -184,12 +186,14 @@ def stage(
     work: Path,
     *,
     withhold: dict[str, list[str]] | None = None,
+    drop_rules: frozenset[str] = frozenset(),
     tweak: Callable[[Settings], Settings] | None = None,
     say: Callable[[str], None] = lambda line: None,
 ) -> Iterator[Stage]:
     """Everything up to a running Prefect worker; all of it stopped when the block exits.
-    ``withhold`` takes actions away from roles' users; ``tweak`` changes the settings the
-    stacks are planned with (both for the tests' scenarios)."""
+    ``withhold`` takes actions away from roles' users, ``drop_rules`` leaves security-group rules
+    out (by name), ``tweak`` changes the settings the stacks are planned with (all three for the
+    tests' scenarios)."""
     settings = load_environment(env, repo / "environments")
     require_moto()
     if tweak is not None:
@@ -202,19 +206,25 @@ def stage(
     say(f"Prefect server at {prefect.url}")
     try:
         with emulated_aws(settings.account_id, settings.region) as aws:
-            world = Seeder(aws, API_KEY, withhold).seed(plans)
+            world = Seeder(aws, API_KEY, withhold, drop_rules).seed(plans)
+            for line in world.not_seeded():
+                say(line)
             sandbox = fargate.prepare(repo, work, repo / DOCKERFILE, repo / REQUIREMENTS)
             runner = TaskRunner(aws, world.identities, work / "tasks", sandbox)
             runner.install()
             aws.enforce_iam()
             say(
-                f"emulated AWS at {aws.endpoint}: {len(world.task_definitions)} task definitions, "
-                f"{len(world.identities)} roles as IAM users, IAM enforced"
+                f"emulated AWS at {aws.endpoint}: {world.seeded} planned resources seeded, "
+                f"{len(world.task_definitions)} task definitions, {len(world.identities)} roles as IAM users, "
+                "IAM enforced"
             )
-            current = Stage(settings, repo, work, plans, aws, world, runner, prefect)
+            connections = ConnectionWatch(runner.addresses, runner.task_of)
+            connections.start()
+            current = Stage(settings, repo, work, plans, aws, world, runner, prefect, connections)
             try:
                 yield current
             finally:
+                connections.stop()
                 runner.shutdown()
         say(f"stage torn down after {time.monotonic() - started:.0f} s")
     finally:

@@ -57,12 +57,18 @@ class TaskProcess:
     process: subprocess.Popen[bytes]
     log_path: Path
     log_options: dict[str, str]
+    security_groups: tuple[str, ...] = ()  # RunTask's awsvpcConfiguration
     stopping: bool = False
     exit_code: int | None = None
 
     @property
     def task_id(self) -> str:
         return self.arn.rsplit("/", 1)[-1]
+
+    @property
+    def family(self) -> str:
+        """The task definition's family (``mlwf-dev-flow-run``)."""
+        return self.definition_arn.rsplit("/", 1)[-1].rsplit(":", 1)[0]
 
 
 @dataclass(frozen=True)
@@ -86,6 +92,7 @@ class TaskRunner:
     tasks: dict[str, TaskProcess] = field(default_factory=dict)
     requests: list[RunTaskRequest] = field(default_factory=list)
     _next_host: int = 2
+    _pids: dict[int, tuple[float, str | None]] = field(default_factory=dict)  # pid -> (start, task ID)
     _lock: threading.RLock = field(default_factory=threading.RLock)
     _restore: Callable[[], None] | None = None
 
@@ -194,6 +201,7 @@ class TaskRunner:
             process,
             log_path,
             dict((container.get("logConfiguration") or {}).get("options") or {}),
+            tuple((task.network_configuration or {}).get("awsvpcConfiguration", {}).get("securityGroups") or ()),
         )
         with self._lock:
             self.tasks[task.task_arn] = running
@@ -361,6 +369,22 @@ class TaskRunner:
                 logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=batch)
         except Exception:
             log.exception("could not ship the logs of %s to %s", running.arn, group)
+
+    def addresses(self) -> dict[str, str]:
+        """The task ID at each address handed out."""
+        with self._lock:
+            return {t.address: t.task_id for t in self.tasks.values()}
+
+    def task_of(self, pid: int) -> str | None:
+        """The ID of the task a process belongs to (None outside every task)."""
+        import psutil
+
+        process = psutil.Process(pid)
+        started = process.create_time()
+        known = self._pids.get(pid)
+        if known is None or known[0] != started:
+            known = self._pids[pid] = (started, process.environ().get(TASK_MARKER))
+        return known[1]
 
     def running(self) -> list[TaskProcess]:
         with self._lock:

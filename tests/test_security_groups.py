@@ -1,0 +1,199 @@
+"""Security groups between tasks in the rehearsal (`mlwf.rehearsal.network`): every planned rule
+seeded as planned, connections between tasks recorded from the kernel's TCP table, and judged by
+the rules of both sides' groups; and everything the plan creates is seeded or said not to be."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from mlwf.infra.plan import plan_environment
+from mlwf.infra.stacks import ORDER
+from mlwf.rehearsal.cloud import EmulatedAWS, emulated_aws
+from mlwf.rehearsal.network import Connection, ConnectionWatch, Endpoint, GroupRule, dropped
+from mlwf.rehearsal.seed import NOT_SEEDED, Seeder, World
+from mlwf.rehearsal.tasks import TASK_MARKER
+from mlwf.settings import load_environment
+
+REPO = Path(__file__).resolve().parents[1]
+VPC = "10.10.0.0/16"
+TASKS = {
+    "f": Endpoint("flow-run 127.0.0.2", ("sg-flow",)),
+    "s": Endpoint("dask-scheduler 127.0.0.3", ("sg-sched", "sg-work")),
+    "w": Endpoint("dask-worker 127.0.0.4", ("sg-sched", "sg-work")),
+}
+RULES = [
+    GroupRule("flows-to-scheduler", "egress", "sg-flow", "tcp", 8786, 8787, peer_group="sg-sched"),
+    GroupRule("scheduler-from-flows", "ingress", "sg-sched", "tcp", 8786, 8787, peer_group="sg-flow"),
+    GroupRule("workers-to-workers", "egress", "sg-work", "tcp", 1024, 65535, peer_group="sg-work"),
+    GroupRule("worker-from-workers", "ingress", "sg-work", "tcp", 1024, 65535, peer_group="sg-work"),
+]
+
+
+def test_a_connection_both_sides_admit_passes() -> None:
+    connections = [Connection("f", "s", 8786), Connection("w", "s", 40123), Connection("s", "w", 8786)]
+    assert dropped(connections, TASKS, RULES, VPC) == []
+
+
+def test_a_missing_ingress_rule_is_one_line_naming_source_destination_and_port() -> None:
+    rules = [r for r in RULES if r.name != "scheduler-from-flows"]
+    assert dropped([Connection("f", "s", 8786)], TASKS, rules, VPC) == [
+        "flow-run 127.0.0.2 -> dask-scheduler 127.0.0.3 port 8786: no ingress rule of sg-sched, sg-work admits it"
+    ]
+
+
+def test_a_missing_egress_rule_and_a_port_outside_the_range_are_dropped() -> None:
+    rules = [r for r in RULES if r.name != "flows-to-scheduler"]
+    assert dropped([Connection("f", "s", 8786)], TASKS, rules, VPC) == [
+        "flow-run 127.0.0.2 -> dask-scheduler 127.0.0.3 port 8786: no egress rule of sg-flow admits it"
+    ]
+    assert len(dropped([Connection("f", "s", 8788)], TASKS, RULES, VPC)) == 1, "8788 is outside 8786-8787"
+
+
+def test_cidr_rules_admit_a_task_only_when_they_cover_the_vpc_and_all_protocols_cover_every_port() -> None:
+    anywhere = GroupRule("flows-to-https", "egress", "sg-flow", "tcp", 443, 443, cidr="0.0.0.0/0")
+    inside = GroupRule("from-vpc", "ingress", "sg-work", "tcp", 443, 443, cidr=VPC)
+    admin = GroupRule("from-admin", "ingress", "sg-work", "tcp", 443, 443, cidr="192.168.0.0/24")
+    every = GroupRule("all", "ingress", "sg-work", "-1", -1, -1, peer_group="sg-flow")
+    udp = GroupRule("udp", "ingress", "sg-work", "udp", 0, 65535, peer_group="sg-flow")
+    assert anywhere.admits(["sg-work"], 443, VPC)
+    assert inside.admits(["sg-flow"], 443, VPC)
+    assert not admin.admits(["sg-flow"], 443, VPC)
+    assert every.admits(["sg-flow"], 31337, VPC)
+    assert not every.admits(["sg-other"], 31337, VPC)
+    assert not udp.admits(["sg-flow"], 8786, VPC), "TCP connections need a TCP (or all-protocol) rule"
+
+
+def test_the_watch_records_who_opened_a_connection_to_a_task_address() -> None:
+    """A process of task "a" connects to task "b" at 127.0.0.9: recorded as a -> b on b's port,
+    and not the other way round (the accepting side is not a connection of its own)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.9", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    client = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import socket, time; s = socket.create_connection(('127.0.0.9', {port})); time.sleep(30)",
+        ],
+        env={**os.environ, TASK_MARKER: "a"},
+    )
+    try:
+        accepted, _ = listener.accept()
+
+        def task_of(pid: int) -> str | None:
+            return psutil.Process(pid).environ().get(TASK_MARKER)
+
+        watch = ConnectionWatch(lambda: {"127.0.0.9": "b", "127.0.0.1": "never-a-task-address"}, task_of)
+        watch.sample()
+        assert watch.recorded() == {Connection("a", "b", port)}
+        accepted.close()
+    finally:
+        client.kill()
+        client.wait()
+        listener.close()
+
+
+def test_the_watch_samples_until_stopped() -> None:
+    watch = ConnectionWatch(dict, lambda pid: None, interval=0.05)
+    watch.start()
+    time.sleep(0.5)
+    watch.stop()
+    samples = watch.samples
+    assert samples >= 3
+    time.sleep(0.2)
+    assert watch.samples == samples, "a stopped watch samples no more"
+
+
+@pytest.fixture(scope="module")
+def seeded() -> Iterator[tuple[EmulatedAWS, World, list[str]]]:
+    """prod's plan seeded on an emulated AWS, without one planned rule."""
+    settings = load_environment("prod", REPO / "environments")
+    plans = plan_environment(settings, list(ORDER), REPO)
+    types = sorted({r.type for p in plans for r in p.resources if r.custom})
+    with emulated_aws(settings.account_id, settings.region) as aws:
+        yield aws, Seeder(aws, "k", drop_rules=frozenset({"scheduler-from-flows"})).seed(plans), types
+
+
+def test_every_planned_resource_is_seeded_or_named_with_why(seeded: tuple[EmulatedAWS, World, list[str]]) -> None:
+    _, world, types = seeded
+    assert world.seeded > 90
+    assert sorted(world.not_seeded()) == [
+        "not seeded: BucketLogging data: " + NOT_SEEDED["aws:s3/bucketLogging:BucketLogging"],
+        "not seeded: BucketPolicy data, BucketPolicy access-logs: " + NOT_SEEDED["aws:s3/bucketPolicy:BucketPolicy"],
+        "not seeded: provider aws x4: a Pulumi provider, nothing in AWS",
+    ]
+    assert "aws:ec2/vpcEndpoint:VpcEndpoint" in types
+    assert "aws:ecr/repository:Repository" in types
+
+
+def test_security_groups_hold_exactly_the_planned_rules(seeded: tuple[EmulatedAWS, World, list[str]]) -> None:
+    """AWS's default allow-all egress is gone (the provider removes it); each planned rule is
+    authorized on its group; a rule the scenario left out is in neither place."""
+    aws, world, _ = seeded
+    names = {r.name for r in world.group_rules}
+    assert "scheduler-from-flows" not in names
+    assert "worker-from-flows" in names
+    ec2 = aws.client("ec2")
+    (vpc,) = ec2.describe_vpcs(Filters=[{"Name": "cidr", "Values": [world.vpc_cidr]}])["Vpcs"]
+    groups = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}])["SecurityGroups"]
+    assert len(groups) == 5, "four planned groups and the VPC's default"
+    for group in groups:
+        planned = [r for r in world.group_rules if r.group == group["GroupId"]]
+        for direction, key in (("ingress", "IpPermissions"), ("egress", "IpPermissionsEgress")):
+            held = sorted(
+                (
+                    p.get("FromPort", -1),
+                    p.get("ToPort", -1),
+                    pair.get("GroupId", "") + pair.get("CidrIp", "") + pair.get("PrefixListId", ""),
+                )
+                for p in group[key]
+                for kind in ("UserIdGroupPairs", "IpRanges", "PrefixListIds")
+                for pair in p.get(kind, [])
+            )
+            wanted = sorted(
+                (r.from_port, r.to_port, r.peer_group + r.cidr + r.prefix_list)
+                for r in planned
+                if r.direction == direction
+            )
+            assert held == wanted, (group["GroupName"], direction)
+    assert any(r.prefix_list.startswith("pl-") for r in world.group_rules), "S3 egress names the gateway's prefix list"
+
+
+def test_the_bucket_the_repository_and_the_network_exist_as_planned(
+    seeded: tuple[EmulatedAWS, World, list[str]],
+) -> None:
+    aws, world, _ = seeded
+    settings = load_environment("prod", REPO / "environments")
+    bucket = f"{settings.name_prefix}-data-{settings.account_id}"
+    s3 = aws.client("s3")
+    rule = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"][0]
+    assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+    assert rule["BucketKeyEnabled"]
+    key = rule["ApplyServerSideEncryptionByDefault"]["KMSMasterKeyID"]
+    assert aws.client("kms").describe_key(KeyId=key)["KeyMetadata"]["Enabled"]
+    assert s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]["BlockPublicPolicy"]
+    assert {r["ID"] for r in s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]} >= {
+        "abort-incomplete-uploads"
+    }
+    (repository,) = aws.client("ecr").describe_repositories()["repositories"]
+    assert repository["imageTagMutability"] == "IMMUTABLE"
+    ec2 = aws.client("ec2")
+    endpoints = {e["ServiceName"]: e["VpcEndpointType"] for e in ec2.describe_vpc_endpoints()["VpcEndpoints"]}
+    assert endpoints[f"com.amazonaws.{settings.region}.s3"] == "Gateway"
+    assert endpoints[f"com.amazonaws.{settings.region}.ecr.dkr"] == "Interface"
+    routes = [r for t in ec2.describe_route_tables()["RouteTables"] for r in t["Routes"]]
+    assert any(r.get("NatGatewayId") for r in routes)
+    assert any(r.get("GatewayId", "").startswith("igw-") for r in routes)
+    assert world.vpc_cidr == str(settings.network.vpc_cidr)
+    (schedule,) = aws.client("scheduler").list_schedules()["Schedules"]
+    assert schedule["Name"] == f"{settings.name_prefix}-reaper"
