@@ -14,6 +14,8 @@ import textwrap
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -278,6 +280,17 @@ def recorder(endpoint: str, what: str) -> None:
     urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/recorder/{what}", method="POST"))
 
 
+@contextmanager
+def recording(endpoint: str) -> Iterator[None]:
+    """moto's recorder on for the block only (read it with `moto_calls` afterwards)."""
+    recorder(endpoint, "reset-recording")
+    recorder(endpoint, "start-recording")
+    try:
+        yield
+    finally:
+        recorder(endpoint, "stop-recording")
+
+
 def test_a_run_whose_ecs_cluster_is_gone_is_one_line_naming_it_and_creates_nothing(aws_env: str) -> None:
     """The runtime names an ECS cluster that no longer exists (moto, over real HTTP; its recorder
     shows the calls): one line naming the cluster, a user error (no retry, exit 2), and the run's
@@ -286,13 +299,8 @@ def test_a_run_whose_ecs_cluster_is_gone_is_one_line_naming_it_and_creates_nothi
     spec = cluster_spec(staging, RUNTIME, RUN)
     assert isinstance(spec, FargateSpec)
     assert spec.tls_secret is not None
-    recorder(aws_env, "reset-recording")
-    recorder(aws_env, "start-recording")
-    try:
-        with pytest.raises(ClusterMissingError) as failure, dask_client(spec):
-            pass
-    finally:
-        recorder(aws_env, "stop-recording")
+    with recording(aws_env), pytest.raises(ClusterMissingError) as failure, dask_client(spec):
+        pass
     assert str(failure.value) == (
         f"the Dask cluster could not start: ECS cluster {RUNTIME.cluster_arn} does not exist in us-west-2 "
         "(or is no longer ACTIVE): deploy the environment's compute stack"
@@ -320,13 +328,8 @@ def test_a_cluster_that_fails_to_start_deletes_its_certificates(aws_env: str, mo
     spec = cluster_spec(staging, dataclasses.replace(RUNTIME, cluster_arn=cluster_arn), RUN)
     assert isinstance(spec, FargateSpec)
     assert spec.tls_secret is not None
-    recorder(aws_env, "reset-recording")
-    recorder(aws_env, "start-recording")
-    try:
-        with pytest.raises(ClusterStartError) as failure, dask_client(spec):
-            pass
-    finally:
-        recorder(aws_env, "stop-recording")
+    with recording(aws_env), pytest.raises(ClusterStartError) as failure, dask_client(spec):
+        pass
     assert not isinstance(failure.value, UserError), "a cluster that exists may start on a retry"
     assert str(failure.value) == "the Dask cluster could not start: Cluster failed to start: no Fargate capacity"
     (created,) = moto_calls(aws_env, "CreateSecret")

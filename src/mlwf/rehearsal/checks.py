@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 
 from mlwf.contract import ENVIRONMENT_TAG, PLATFORM, PLATFORM_TAG
-from mlwf.rehearsal.fargate import unwritable_volumes
+from mlwf.rehearsal.dockerfile import unwritable_volumes
 from mlwf.rehearsal.network import Endpoint, dropped
 from mlwf.rehearsal.stage import API_KEY, Stage
 
