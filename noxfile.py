@@ -19,10 +19,14 @@ def locked(session: nox.Session, *args: str) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Lint and check formatting with ruff."""
+    """Lint and check formatting with ruff; the GitHub workflows with zizmor (offline, its
+    default persona) and the image's Dockerfile with hadolint."""
     paths = session.posargs or ["."]
     locked(session, "ruff", "check", *paths)
     locked(session, "ruff", "format", "--check", *paths)
+    if not session.posargs:
+        locked(session, "zizmor", "--offline", "--quiet", ".github")
+        locked(session, "hadolint", "workflows/Dockerfile")
 
 
 @nox.session
@@ -64,6 +68,15 @@ def export(session: nox.Session) -> None:
         "export_requirements(Path('.'), REQUIREMENTS)",
         external=True,
     )
+
+
+@nox.session
+def upgrade(session: nox.Session) -> None:
+    """Upgrade the lock (every package, or -- PACKAGE ...) and regenerate the image's requirements
+    from it in the same change (pre-commit and the tests fail a lock without them)."""
+    packages = [arg for name in session.posargs for arg in ("--upgrade-package", name)] or ["--upgrade"]
+    session.run("uv", "lock", *packages, external=True)
+    session.notify("export")
 
 
 @nox.session

@@ -1,9 +1,13 @@
-"""The GitHub Actions workflows, checked offline: schema, actionlint, and the promotion graph."""
+"""The GitHub Actions workflows, checked offline: schema, actionlint, zizmor, the promotion graph,
+and what no pull request can reach: secrets outside GitHub environments, OIDC tokens where no
+role is assumed, actions by tag, template expansions in shell."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -14,13 +18,33 @@ from mlwf.infra.stacks import ORDER, STACKS
 
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))
+ACTIONS = sorted((REPO / ".github" / "actions").glob("*/action.yml"))
 BIN = Path(sys.executable).parent
+DEPLOY_ACTION = "$/.github/actions/deploy-environment"
 
 
 def load(name: str) -> dict[str, Any]:
     document = yaml.safe_load((REPO / ".github" / "workflows" / name).read_text())
     document["on"] = document.pop(True, document.get("on"))  # YAML 1.1 reads the key `on` as True
     return document
+
+
+def action(name: str) -> dict[str, Any]:
+    return dict(yaml.safe_load((REPO / ".github" / "actions" / name / "action.yml").read_text()))
+
+
+def every_job() -> list[tuple[str, str, dict[str, Any]]]:
+    return [(path.name, name, job) for path in WORKFLOWS for name, job in load(path.name)["jobs"].items()]
+
+
+def steps_of(job: dict[str, Any]) -> list[dict[str, Any]]:
+    """A job's steps, with the steps of the repository's own composite actions it uses."""
+    steps = []
+    for step in job.get("steps", []):
+        steps.append(step)
+        if step.get("uses", "").startswith("$/.github/actions/"):
+            steps += steps_of({"steps": action(step["uses"].rsplit("/", 1)[-1])["runs"]["steps"]})
+    return steps
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=[p.name for p in WORKFLOWS])
@@ -47,13 +71,13 @@ def test_pull_requests_run_the_nox_sessions_and_the_plan() -> None:
     jobs = load("pull-request.yml")["jobs"]
     runs = [step.get("run", "") for job in jobs.values() for step in job["steps"]]
     assert any('"$(command -v uv)" run --locked nox -s lint typecheck tests' in r for r in runs)
-    assert any('uv run mlwf plan --base "origin/${GITHUB_BASE_REF}" --format markdown' in r for r in runs)
+    assert any('uv run --locked mlwf plan --base "origin/${GITHUB_BASE_REF}" --format markdown' in r for r in runs)
     assert any("--body-file comment.md" in r for r in runs), "the comment is the --base diff, not the full plan"
     artifacts = [s for job in jobs.values() for s in job["steps"] if s.get("uses", "").startswith("actions/upload")]
     assert artifacts, "the full plan is an artifact"
     assert "plan.json" in artifacts[0]["with"]["path"]
     assert any("mlwf affected --base" in r for r in runs)
-    assert "AWS_PREVIEW_ROLE_ARN" in jobs["preview"]["if"], "real previews only where AWS access is configured"
+    assert "AWS_PREVIEW_ROLE_ARN" in jobs["preview-dev"]["if"], "real previews only where AWS access is configured"
     assert any("--mode preview" in r for r in runs)
 
 
@@ -65,9 +89,10 @@ def test_environments_are_promoted_in_order_with_one_image() -> None:
         job = jobs[f"deploy-{env}"]
         needs = job["needs"] if isinstance(job["needs"], list) else [job["needs"]]
         assert previous in needs, f"{env} must wait for {previous}"
-        assert job["uses"] == "./.github/workflows/deploy-environment.yml"
-        assert job["with"]["environment"] == env
-        assert job["with"]["image_tag"] == "${{ needs.build-image.outputs.tag }}", "the same image, never rebuilt"
+        assert job["environment"] == env, "GitHub environments gate each deployment (prod: reviewers)"
+        (deploy,) = [step for step in job["steps"] if step.get("uses") == DEPLOY_ACTION]
+        assert deploy["with"]["environment"] == env
+        assert deploy["with"]["image-tag"] == "${{ needs.build-image.outputs.tag }}", "the same image, never rebuilt"
         previous = f"deploy-{env}"
     builds = [
         name for name, job in jobs.items() for step in job.get("steps", []) if "docker build" in step.get("run", "")
@@ -76,13 +101,13 @@ def test_environments_are_promoted_in_order_with_one_image() -> None:
 
 
 def test_each_environment_deploys_stacks_then_flows_then_smokes() -> None:
-    document = load("deploy-environment.yml")
-    (job,) = document["jobs"].values()
-    assert job["environment"] == "${{ inputs.environment }}", (
-        "GitHub environments gate each deployment (prod: reviewers)"
-    )
-    runs = [step["run"] for step in job["steps"] if "run" in step and "mlwf" in step["run"]]
-    assert [r.split()[3:5] for r in runs] == [["deploy", "--env"], ["flows", "deploy"], ["flows", "smoke"]]
+    steps = action("deploy-environment")["runs"]["steps"]
+    runs = [step["run"] for step in steps if "run" in step and "mlwf" in step["run"]]
+    assert [r.split("mlwf ", 1)[1].split()[:2] for r in runs] == [
+        ["deploy", "--env"],
+        ["flows", "deploy"],
+        ["flows", "smoke"],
+    ]
 
 
 def test_the_stack_order_follows_the_dependency_graph() -> None:
@@ -100,3 +125,85 @@ def test_drift_runs_nightly_for_every_environment() -> None:
     lister = document["jobs"]["environments"]
     assert any("mlwf env list" in step.get("run", "") for step in lister["steps"])
     assert any("--mode drift" in step.get("run", "") for step in job["steps"])
+
+
+def test_zizmor_finds_nothing_offline() -> None:
+    """The default persona, no inline ignores."""
+    result = subprocess.run(
+        [str(BIN / "zizmor"), "--offline", "--quiet", "--format", "plain", ".github"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "zizmor: ignore" not in "".join(p.read_text() for p in [*WORKFLOWS, *ACTIONS])
+
+
+def test_hadolint_passes_the_dockerfile_and_catches_a_floating_base(tmp_path: Path) -> None:
+    clean = subprocess.run([str(BIN / "hadolint"), "workflows/Dockerfile"], capture_output=True, text=True, cwd=REPO)
+    assert clean.returncode == 0, clean.stdout
+    bad = tmp_path / "Dockerfile"
+    bad.write_text("FROM python:latest\nRUN pip install requests\n")
+    found = subprocess.run([str(BIN / "hadolint"), str(bad)], capture_output=True, text=True)
+    assert found.returncode != 0
+    assert "DL3007" in found.stdout
+
+
+def test_no_job_outside_a_github_environment_references_a_secret() -> None:
+    """Jobs without an environment (every pull-request job but dev's preview, the checks, the
+    build) can read no secret but the job's own GITHUB_TOKEN; nothing inherits secrets."""
+    for workflow, name, job in every_job():
+        text = yaml.safe_dump(job)
+        assert job.get("secrets") != "inherit", f"{workflow}: {name}"
+        if "environment" not in job:
+            used = set(re.findall(r"secrets\.(\w+)", text))
+            assert used <= {"GITHUB_TOKEN"}, f"{workflow}: {name} reads {used} outside an environment"
+
+
+def test_pull_requests_hold_no_staging_or_prod_credential() -> None:
+    """A pull request's code runs with dev's read-only environment at most."""
+    jobs = load("pull-request.yml")["jobs"]
+    environments = {name: job["environment"] for name, job in jobs.items() if "environment" in job}
+    assert environments == {"preview-dev": "dev-read"}
+    assert "matrix" not in yaml.safe_dump(jobs["preview-dev"])
+    assert "--env dev --mode preview" in jobs["preview-dev"]["steps"][-1]["run"]
+
+
+def test_oidc_tokens_only_where_a_role_is_assumed() -> None:
+    for path in WORKFLOWS:
+        assert load(path.name)["permissions"] == {}, f"{path.name}: each job names its own permissions"
+    for workflow, name, job in every_job():
+        assumes = any(s.get("uses", "").startswith("aws-actions/configure-aws-credentials@") for s in steps_of(job))
+        has_token = job.get("permissions", {}).get("id-token") == "write"
+        assert has_token == assumes, f"{workflow}: {name}"
+    checks = [job for _, name, job in every_job() if name == "checks"]
+    assert checks
+    assert all(job["permissions"] == {"contents": "read"} for job in checks)
+
+
+def test_every_external_action_is_pinned_to_a_commit_with_its_version() -> None:
+    for path in [*WORKFLOWS, *ACTIONS]:
+        for line in path.read_text().splitlines():
+            found = re.search(r"uses: (\S+)(.*)", line)
+            if not found:
+                continue
+            reference, rest = found.groups()
+            if reference.startswith("$/"):
+                assert (REPO / reference[2:] / "action.yml").is_file(), reference
+                continue
+            assert re.fullmatch(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}", reference), f"{path.name}: {reference}"
+            assert re.fullmatch(r" # v\d+\.\d+\.\d+", rest), f"{path.name}: {reference} names no version"
+
+
+def test_shell_steps_take_expressions_through_the_environment_and_run_the_lock() -> None:
+    """No ${{ }} inside a `run:` (template injection); every `uv run` is --locked; the Pulumi
+    CLI is the version of the locked SDK."""
+    lock = tomllib.loads((REPO / "uv.lock").read_text())
+    sdk = next(p["version"] for p in lock["package"] if p["name"] == "pulumi")
+    for workflow, name, job in every_job():
+        for step in steps_of(job):
+            run = step.get("run", "")
+            assert "${{" not in run, f"{workflow}: {name}: {run}"
+            assert all(call.startswith("uv run --locked") for call in re.findall(r"uv run[^\n]*", run)), run
+            if step.get("uses", "").startswith("pulumi/actions@"):
+                assert step["with"]["pulumi-version"] == sdk
