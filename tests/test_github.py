@@ -93,6 +93,7 @@ def test_environments_are_promoted_in_order_with_one_image() -> None:
         (deploy,) = [step for step in job["steps"] if step.get("uses") == DEPLOY_ACTION]
         assert deploy["with"]["environment"] == env
         assert deploy["with"]["image-tag"] == "${{ needs.build-image.outputs.tag }}", "the same image, never rebuilt"
+        assert deploy["with"]["image-digest"] == "${{ needs.build-image.outputs.digest }}", "deployed by digest"
         previous = f"deploy-{env}"
     builds = [
         name for name, job in jobs.items() for step in job.get("steps", []) if "docker build" in step.get("run", "")
@@ -103,6 +104,7 @@ def test_environments_are_promoted_in_order_with_one_image() -> None:
 def test_each_environment_deploys_stacks_then_flows_then_smokes() -> None:
     steps = action("deploy-environment")["runs"]["steps"]
     runs = [step["run"] for step in steps if "run" in step and "mlwf" in step["run"]]
+    assert '--image-digest "$IMAGE_DIGEST"' in runs[0]
     assert [r.split("mlwf ", 1)[1].split()[:2] for r in runs] == [
         ["deploy", "--env"],
         ["flows", "deploy"],
@@ -207,3 +209,12 @@ def test_shell_steps_take_expressions_through_the_environment_and_run_the_lock()
             assert all(call.startswith("uv run --locked") for call in re.findall(r"uv run[^\n]*", run)), run
             if step.get("uses", "").startswith("pulumi/actions@"):
                 assert step["with"]["pulumi-version"] == sdk
+
+
+def test_an_existing_tag_is_promoted_only_at_the_digest_this_pipeline_recorded() -> None:
+    (push,) = [s for s in load("main.yml")["jobs"]["build-image"]["steps"] if s.get("id") == "push"]
+    exists, pushed = push["run"].split("else")
+    assert 'mlwf image verify "$TAG" "$digest"' in exists
+    assert "docker push" not in exists
+    assert pushed.index("docker push") < pushed.index('mlwf image record "$TAG" "$digest"')
+    assert 'echo "digest=$digest" >> "$GITHUB_OUTPUT"' in push["run"]

@@ -12,8 +12,9 @@ import pytest
 import yaml
 
 from mlwf.compute import ClusterRuntime
+from mlwf.contract import api_key_secret_name
 from mlwf.infra import plan as plan_module
-from mlwf.infra.plan import PLAN_API_KEY, REDACTED, SECRET_MARKER, StackPlan, plan_environment, run_program
+from mlwf.infra.plan import REDACTED, SECRET_MARKER, StackPlan, plan_environment, redact, run_program
 from mlwf.infra.stacks import ORDER, STACKS
 from mlwf.settings import Settings, load_environment
 
@@ -231,6 +232,36 @@ def test_flow_logs_follow_settings(plans: dict[tuple[str, str], StackPlan], env:
 
 
 @pytest.mark.parametrize("env", ENVS)
+def test_every_security_group_rule_says_what_it_is_for(plans: dict[tuple[str, str], StackPlan], env: str) -> None:
+    rules = [
+        r
+        for kind in ("Ingress", "Egress")
+        for r in resources(plans[(env, "network")], f"aws:vpc/securityGroup{kind}Rule:SecurityGroup{kind}Rule")
+    ]
+    assert len(rules) >= 18
+    for rule in rules:
+        assert rule["description"].endswith(f"(tcp {int(rule['fromPort'])}-{int(rule['toPort'])})"), rule
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_every_bucket_aborts_incomplete_multipart_uploads(plans: dict[tuple[str, str], StackPlan], env: str) -> None:
+    storage = plans[(env, "storage")]
+    buckets = {r.id for r in storage.resources if r.type == "aws:s3/bucket:Bucket"}
+    aborted = {
+        r.inputs["bucket"]
+        for r in storage.resources
+        if r.type == LIFECYCLE
+        and any(
+            rule.get("abortIncompleteMultipartUpload", {}).get("daysAfterInitiation")
+            and rule["filter"].get("prefix") == ""
+            for rule in r.inputs["rules"]
+        )
+    }
+    assert buckets
+    assert aborted == buckets
+
+
+@pytest.mark.parametrize("env", ENVS)
 def test_buckets_are_encrypted_blocked_and_tls_only(plans: dict[tuple[str, str], StackPlan], env: str) -> None:
     storage = plans[(env, "storage")]
     buckets = {r.id: r.inputs["bucket"] for r in storage.resources if r.type == "aws:s3/bucket:Bucket"}
@@ -374,11 +405,14 @@ def test_only_flow_runs_and_the_worker_go_out_to_the_internet_and_only_over_http
 @pytest.mark.parametrize("env", ENVS)
 def test_the_api_key_is_only_reachable_as_a_secret(plans: dict[tuple[str, str], StackPlan], env: str) -> None:
     agent = plans[(env, "prefect-agent")]
-    (version,) = resources(agent, "aws:secretsmanager/secretVersion:SecretVersion")
-    assert SECRET_MARKER in version["secretString"], "the key must stay a Pulumi secret (encrypted in state)"
-    document = json.dumps(agent.to_json())
-    assert PLAN_API_KEY not in document
-    assert REDACTED in document
+    (secret,) = resources(agent, "aws:secretsmanager/secret:Secret")
+    assert secret["name"] == api_key_secret_name(f"mlwf-{env}")
+    assert not resources(agent, "aws:secretsmanager/secretVersion:SecretVersion"), (
+        "the stack never holds the key's value (an administrator puts it: mlwf secrets set)"
+    )
+    document = json.dumps([p.to_json() for (e, _), p in plans.items() if e == env])
+    assert SECRET_MARKER not in document
+    assert REDACTED not in document, "no stack has a secret in its config or state"
     tasks = resources(agent, "aws:ecs/taskDefinition:TaskDefinition")
     assert {t["family"] for t in tasks} == {f"mlwf-{env}-prefect-worker", f"mlwf-{env}-flow-run"}
     for task in tasks:  # the worker and every flow run it starts
@@ -450,16 +484,13 @@ def test_pulumi_projects_are_valid_and_entry_points_thin(stack: str) -> None:
 
 def test_the_real_entry_point_runs_under_mocks(settings: dict[str, Settings], monkeypatch: pytest.MonkeyPatch) -> None:
     """`platform/prefect-agent/__main__.py` as the engine runs it: stack name = environment,
-    the API key from encrypted config, upstream outputs through stack references."""
+    no config secret, upstream outputs through stack references."""
     monkeypatch.chdir(REPO / "platform" / "prefect-agent")
     network = plan_environment(settings["prod"], ["network", "storage", "compute"], REPO)
     upstream = {p.stack: p.outputs for p in network}
     mocks = plan_module.PlanMocks(settings["prod"], upstream)
 
     def program() -> dict[str, Any]:
-        import pulumi
-
-        pulumi.runtime.set_all_config({"mlwf:prefectApiKey": "from-encrypted-config"}, ["mlwf:prefectApiKey"])
         runpy.run_path(str(REPO / "platform" / "prefect-agent" / "__main__.py"), run_name="__main__")
         return {}
 
@@ -467,9 +498,9 @@ def test_the_real_entry_point_runs_under_mocks(settings: dict[str, Settings], mo
     refs = [r for r in mocks.resources if r.type == "aws:ecs/service:Service"]
     assert refs
     assert refs[0].inputs["cluster"] == upstream["compute"]["platform_cluster_arn"], "apart from run code"
-    (version,) = [r for r in mocks.resources if r.type == "aws:secretsmanager/secretVersion:SecretVersion"]
-    assert version.inputs["secretString"]["value"] == "from-encrypted-config"
-    assert SECRET_MARKER in version.inputs["secretString"]
+    assert [r.inputs["name"] for r in mocks.resources if r.type.startswith("aws:secretsmanager/")] == [
+        "mlwf-prod/prefect-api-key"
+    ]
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -491,3 +522,9 @@ def test_the_compute_stack_schedules_the_reaper(plans: dict[tuple[str, str], Sta
     actions = {a for s in reaper_policy["Statement"] for a in s["Action"]}
     assert "ecs:StopTask" in actions
     assert not any(a.startswith(("iam:", "s3:")) for a in actions)
+
+
+def test_a_secret_output_never_leaves_the_plan_in_plain_text() -> None:
+    """Pulumi's wrapped secrets (from any provider output) are redacted wherever they sit."""
+    wrapped = {SECRET_MARKER: "1b47061264138c4ac30d75fd1eb44270", "value": "plain"}
+    assert redact({"a": wrapped, "b": [wrapped, {"c": 1}]}) == {"a": REDACTED, "b": [REDACTED, {"c": 1}]}

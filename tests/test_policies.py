@@ -601,6 +601,7 @@ VPC = ("aws:ec2/vpc:Vpc", "v", {"cidrBlock": "10.0.0.0/16"}, [])
 OWNERSHIP = "aws:s3/bucketOwnershipControls:BucketOwnershipControls"
 LOGGING = "aws:s3/bucketLogging:BucketLogging"
 REPOSITORY = ("aws:ecr/repository:Repository", "repo", {}, [])
+SECRET = ("aws:secretsmanager/secret:Secret", "s", {"name": "app/db-password"}, [])
 STACK_CASES += [
     (
         "vpc-interface-endpoints",
@@ -671,6 +672,20 @@ STACK_CASES += [
         "the default security group 'default' has rules",
     ),
     (
+        "secretsmanager-rotation",
+        [SECRET, ("aws:secretsmanager/secretRotation:SecretRotation", "r", {}, ["s"])],
+        [SECRET],
+        {"exempt": {"other/*": "not this one"}},
+        "secret 'app/db-password' has no automatic rotation and no exemption with a reason",
+    ),
+    (
+        "secretsmanager-rotation",
+        [SECRET, ("aws:secretsmanager/secretRotation:SecretRotation", "r", {}, ["s"])],
+        [SECRET],
+        {"exempt": {"app/*": "  "}},  # an exemption without its reason exempts nothing
+        "secret 'app/db-password' has no automatic rotation",
+    ),
+    (
         "s3-access-logging",
         [BUCKET, ("aws:s3/bucket:Bucket", "logs", {}, []), (LOGGING, "l", {"targetBucket": "logs-id"}, ["b", "logs"])],
         [BUCKET],
@@ -688,6 +703,13 @@ def test_stack_rules_pass_compliant_and_catch_violating(
     messages = check_stack(policy, bad, config)
     assert len(messages) == 1
     assert words in messages[0]
+
+
+def test_a_secret_exempted_by_name_with_its_reason_needs_no_rotation() -> None:
+    assert check_stack("secretsmanager-rotation", [SECRET], {"exempt": {"app/*": "issued elsewhere"}}) == []
+    prod = resolved_config(config_file(REPO / "policies", "prod", "prod"))["secretsmanager-rotation"][1]
+    (why,) = prod["exempt"].values()
+    assert "Prefect Cloud" in why
 
 
 def test_every_rule_has_cases_and_reads_as_a_rule() -> None:

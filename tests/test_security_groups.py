@@ -12,7 +12,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
 import pytest
 
 from mlwf.infra.plan import plan_environment
@@ -20,7 +19,6 @@ from mlwf.infra.stacks import ORDER
 from mlwf.rehearsal.cloud import EmulatedAWS, emulated_aws
 from mlwf.rehearsal.network import Connection, ConnectionWatch, Endpoint, GroupRule, dropped
 from mlwf.rehearsal.seed import NOT_SEEDED, Seeder, World
-from mlwf.rehearsal.tasks import TASK_MARKER
 from mlwf.settings import load_environment
 
 REPO = Path(__file__).resolve().parents[1]
@@ -73,27 +71,26 @@ def test_cidr_rules_admit_a_task_only_when_they_cover_the_vpc_and_all_protocols_
 
 
 def test_the_watch_records_who_opened_a_connection_to_a_task_address() -> None:
-    """A process of task "a" connects to task "b" at 127.0.0.9: recorded as a -> b on b's port,
-    and not the other way round (the accepting side is not a connection of its own)."""
+    """Task "a" (a process at 127.0.0.251) connects to task "b" (this process, listening at
+    127.0.0.250): recorded as a -> b on b's port, and the accepting side, whose peer is also a
+    task's address, is not a connection of its own. Only these two processes are tasks here, so
+    whatever else runs on the machine is not recorded."""
     listener = socket.socket()
-    listener.bind(("127.0.0.9", 0))
+    listener.bind(("127.0.0.250", 0))
     listener.listen()
     port = listener.getsockname()[1]
     client = subprocess.Popen(
         [
             sys.executable,
             "-c",
-            f"import socket, time; s = socket.create_connection(('127.0.0.9', {port})); time.sleep(30)",
-        ],
-        env={**os.environ, TASK_MARKER: "a"},
+            "import socket, time; s = socket.socket(); s.bind(('127.0.0.251', 0)); "
+            f"s.connect(('127.0.0.250', {port})); time.sleep(30)",
+        ]
     )
     try:
         accepted, _ = listener.accept()
-
-        def task_of(pid: int) -> str | None:
-            return psutil.Process(pid).environ().get(TASK_MARKER)
-
-        watch = ConnectionWatch(lambda: {"127.0.0.9": "b", "127.0.0.1": "never-a-task-address"}, task_of)
+        tasks = {os.getpid(): "b", client.pid: "a"}
+        watch = ConnectionWatch(lambda: {"127.0.0.250": "b", "127.0.0.251": "a"}, tasks.get)
         watch.sample()
         assert watch.recorded() == {Connection("a", "b", port)}
         accepted.close()
@@ -121,7 +118,7 @@ def seeded() -> Iterator[tuple[EmulatedAWS, World, list[str]]]:
     plans = plan_environment(settings, list(ORDER), REPO)
     types = sorted({r.type for p in plans for r in p.resources if r.custom})
     with emulated_aws(settings.account_id, settings.region) as aws:
-        yield aws, Seeder(aws, "k", drop_rules=frozenset({"scheduler-from-flows"})).seed(plans), types
+        yield aws, Seeder(aws, drop_rules=frozenset({"scheduler-from-flows"})).seed(plans), types
 
 
 def test_every_planned_resource_is_seeded_or_named_with_why(seeded: tuple[EmulatedAWS, World, list[str]]) -> None:

@@ -111,6 +111,13 @@ def build_parser() -> argparse.ArgumentParser:
     image = commands.add_parser("image", help="the flow/Dask image")
     image_commands = image.add_subparsers(dest="image_command", required=True, parser_class=_Parser)
     image_commands.add_parser("tag", help="print the image tag derived from uv.lock and the Python version")
+    for name, text in (
+        ("record", "record the digest a new tag was pushed with (the build job)"),
+        ("verify", "check an existing tag points at the digest this pipeline recorded for it"),
+    ):
+        digest_command = image_commands.add_parser(name, help=text)
+        digest_command.add_argument("tag", help="the image tag")
+        digest_command.add_argument("digest", help="sha256:<64 hex digits>")
 
     validate = commands.add_parser("validate", help="check NOAA details files completely; write nothing")
     validate.add_argument("files", nargs="+", help="StormEvents_details-*.csv.gz paths or URLs")
@@ -146,6 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("--stack", action="append", help="stack (repeatable; default: all)")
     deploy.add_argument("--image-tag", help="the image tag to deploy (default: derived from uv.lock)")
     deploy.add_argument(
+        "--image-digest", help="deploy the image by this digest (sha256:...), as the build job pushed it"
+    )
+    deploy.add_argument(
         "--mode",
         choices=("up", "preview", "drift"),
         default="up",
@@ -158,6 +168,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--older-than", type=_duration, help="minimum age, e.g. 90m, 6h, 2d (default: max cluster lifetime)"
     )
     reap.add_argument("--dry-run", action="store_true", help="list what would be reaped; change nothing")
+
+    secrets = commands.add_parser("secrets", help="secrets an administrator puts (never in Pulumi config)")
+    secrets_commands = secrets.add_subparsers(dest="secrets_command", required=True, parser_class=_Parser)
+    secrets_set = secrets_commands.add_parser(
+        "set", help="put the Prefect API key (read from standard input) into the environment's secret"
+    )
+    secrets_set.add_argument("--env", required=True, help="an environment of environments/")
 
     rehearse = commands.add_parser("rehearse", help="the whole AWS path on an emulated AWS on this machine")
     rehearse.add_argument("--env", default="dev", help="an environment of environments/ (default: dev)")
@@ -197,10 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "bench":
             return _bench(args)
         if args.command == "image":
-            from mlwf.image import image_tag
-
-            print(image_tag(_repo_root()))
-            return 0
+            return _image(args)
         if args.command == "affected":
             from mlwf.affected import changed_paths, classify
 
@@ -212,6 +226,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _reap(args)
         if args.command == "rehearse":
             return _rehearse(args)
+        if args.command == "secrets":
+            return _secrets_set(args)
     except RefusedError as exc:
         print(f"mlwf: {_one_line(exc)}", file=sys.stderr)
         return EXIT_REFUSED
@@ -454,7 +470,7 @@ def _ignore_leaked_pulumi_loops() -> None:
 def _deploy(args: argparse.Namespace) -> int:
     from mlwf.infra.deploy import deploy
 
-    done = deploy(args.env, args.stack, _repo_root(), args.image_tag, mode=args.mode)
+    done = deploy(args.env, args.stack, _repo_root(), args.image_tag, mode=args.mode, image_digest=args.image_digest)
     print(f"{args.mode}: {', '.join(done)} in {args.env}")
     return 0
 
@@ -499,6 +515,36 @@ def _reap(args: argparse.Namespace) -> int:
         raise UserError(f"cannot reach ECS in {settings.region}: {exc}") from None
     verb = "would reap" if args.dry_run else "reaped"
     print(f"{verb} {len(leftovers) if args.dry_run else len(done)} resource(s) in {args.env} older than {older_than}")
+    return 0
+
+
+def _image(args: argparse.Namespace) -> int:
+    if args.image_command == "tag":
+        from mlwf.image import image_tag
+
+        print(image_tag(_repo_root()))
+        return 0
+    from mlwf import image_digests
+
+    if args.image_command == "record":
+        image_digests.record(args.tag, args.digest)
+        print(f"recorded {args.tag} = {args.digest}")
+    else:
+        image_digests.verify(args.tag, args.digest)
+        print(f"{args.tag} is {args.digest}, as this pipeline pushed it")
+    return 0
+
+
+def _secrets_set(args: argparse.Namespace) -> int:
+    import getpass
+
+    from mlwf.secrets import put_api_key
+    from mlwf.settings import load_environment
+
+    settings = load_environment(args.env, _repo_root() / "environments")
+    value = getpass.getpass("Prefect API key: ") if sys.stdin.isatty() else sys.stdin.read()
+    version = put_api_key(settings, value)
+    print(f"put the Prefect API key of {args.env} (version {version}); tasks started from now on read it")
     return 0
 
 

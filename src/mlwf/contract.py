@@ -30,6 +30,12 @@ def runtime_parameter_name(name_prefix: str) -> str:
     return f"/{name_prefix}/compute"
 
 
+def api_key_secret_name(name_prefix: str) -> str:
+    """The Secrets Manager secret the prefect-agent stack creates for the Prefect API key (its value
+    is put by an administrator: `mlwf secrets set`, never by the stack)."""
+    return f"{name_prefix}/prefect-api-key"
+
+
 def work_pool_parameter_name(name_prefix: str) -> str:
     """The SSM parameter the prefect-agent stack writes with the ECS work pool's job variables
     (`mlwf flows deploy` reads it)."""

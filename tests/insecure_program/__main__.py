@@ -150,3 +150,6 @@ aws.lb.Listener(
         aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn="arn:aws:elasticloadbalancing:tg")
     ],
 )
+
+# Secrets Manager: a secret that never rotates and has no exemption.
+aws.secretsmanager.Secret("never-rotated", name="app/db-password")

@@ -1,9 +1,10 @@
 """The prefect-agent stack: a Prefect worker as an ECS Fargate service serving the
 environment's ECS work pool, what it runs for each flow run (`mlwf.infra.flow_runs`), and the
 task-state events its observer reads to notice crashed runs (`mlwf.infra.task_events`). The API
-key lives in Secrets Manager, arrives as a Pulumi secret (`pulumi config set --secret
-prefectApiKey`), and reaches the worker and every flow-run task only as an ECS ``secrets``
-entry: never in plain text in code, state, task definitions, RunTask requests or logs."""
+key lives in a Secrets Manager secret this stack creates empty; an administrator puts its value
+(`mlwf secrets set`, `mlwf.secrets`), so it is in no Pulumi config or state. It reaches the
+worker and every flow-run task only as an ECS ``secrets`` entry: never in plain text in code,
+state, task definitions, RunTask requests or logs."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from mlwf.contract import task_events_queue_name
+from mlwf.contract import api_key_secret_name, task_events_queue_name
 from mlwf.infra.containers import container, fargate_task_definition
 from mlwf.infra.flow_runs import FlowRuns, FlowRunsArgs
 from mlwf.infra.iam import ECR_PULL, ECS_TASKS, LOG_WRITE, ecs_task_role, statement
@@ -27,7 +28,6 @@ WORKER_CPU, WORKER_MEMORY = 512, 1024
 @dataclass(frozen=True)
 class PrefectWorkerArgs:
     settings: Settings
-    api_key: pulumi.Output[str]  # a secret Output
     image: pulumi.Input[str]
     cluster_arn: pulumi.Input[str]  # where flow runs and their Dask clusters run
     cluster_name: pulumi.Input[str]
@@ -57,15 +57,9 @@ class PrefectWorker(pulumi.ComponentResource):
         )
         self.secret = aws.secretsmanager.Secret(
             "prefect-api-key",
-            name=f"{settings.name_prefix}/prefect-api-key",
+            name=api_key_secret_name(settings.name_prefix),  # its value: `mlwf secrets set`
             kms_key_id=self.secrets_key.arn,
             recovery_window_in_days=30 if settings.deletion_protection else 7,
-            opts=self._child,
-        )
-        aws.secretsmanager.SecretVersion(
-            "prefect-api-key",
-            secret_id=self.secret.id,
-            secret_string=pulumi.Output.secret(args.api_key),  # type: ignore[arg-type]
             opts=self._child,
         )
         self.log_group = aws.cloudwatch.LogGroup(
@@ -199,8 +193,7 @@ def agent_program(ctx: Any) -> dict[str, Any]:
         "prefect-agent",
         PrefectWorkerArgs(
             settings=ctx.settings,
-            api_key=ctx.secrets["prefectApiKey"],
-            image=pulumi.Output.concat(ctx.output("storage", "repository_url"), ":", ctx.image_tag),
+            image=ctx.image(),
             cluster_arn=ctx.output("compute", "cluster_arn"),
             cluster_name=ctx.output("compute", "cluster_name"),
             platform_cluster_arn=ctx.output("compute", "platform_cluster_arn"),

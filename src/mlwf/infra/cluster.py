@@ -206,7 +206,7 @@ def compute_program(ctx: Any) -> dict[str, Any]:
         "compute",
         DaskComputeArgs(
             settings=ctx.settings,
-            image=pulumi.Output.concat(ctx.output("storage", "repository_url"), ":", ctx.image_tag),
+            image=ctx.image(),
             vpc_id=ctx.output("network", "vpc_id"),
             private_subnet_ids=ctx.output("network", "private_subnet_ids"),
             scheduler_security_group_id=ctx.output("network", "scheduler_security_group_id"),

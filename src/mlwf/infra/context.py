@@ -20,7 +20,7 @@ class StackContext:
     image_tag: str
     data: DataAccess  # the data prefixes the workloads declare
     upstream: dict[str, pulumi.StackReference] = field(default_factory=dict)
-    secrets: dict[str, pulumi.Output[str]] = field(default_factory=dict)
+    image_digest: str = ""  # when given, the image is taken by digest (as the build job pushed it)
 
     def name(self, suffix: str) -> str:
         """A physical name under the environment's prefix (``mlwf-dev-data``)."""
@@ -29,6 +29,14 @@ class StackContext:
     def output(self, stack: str, key: str) -> pulumi.Output[Any]:
         """A required output of an upstream stack."""
         return self.upstream[stack].require_output(key)
+
+    def image(self) -> pulumi.Output[str]:
+        """The flow/Dask image in the storage stack's repository: ``repository@sha256:...`` when a
+        digest is given (what is deployed from CI), ``repository:tag`` otherwise."""
+        repository = self.output("storage", "repository_url")
+        if self.image_digest:
+            return pulumi.Output.concat(repository, "@", self.image_digest)
+        return pulumi.Output.concat(repository, ":", self.image_tag)
 
     @property
     def opts(self) -> pulumi.ResourceOptions:

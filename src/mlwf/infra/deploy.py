@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from mlwf.errors import UserError
-from mlwf.infra.stacks import STACKS, check_stacks
+from mlwf.image_digests import check_digest
+from mlwf.infra.stacks import check_stacks
 
 
 def preflight(env: str, repo_root: Path, environ: dict[str, str] | None = None) -> None:
@@ -44,6 +45,7 @@ def deploy(
     image_tag: str | None = None,
     on_output: Callable[[str], None] = print,
     mode: str = "up",
+    image_digest: str | None = None,
 ) -> list[str]:
     """Run the stacks of one environment in dependency order: ``up`` deploys, ``preview``
     shows the changes under the policies, ``drift`` refreshes and fails if the cloud no longer
@@ -65,12 +67,8 @@ def deploy(
         stack = auto.create_or_select_stack(stack_name=env, work_dir=str(work_dir))
         if image_tag:
             stack.set_config("mlwf:imageTag", auto.ConfigValue(value=image_tag))
-        missing = [key for key in STACKS[name].secrets if f"mlwf:{key}" not in stack.get_all_config()]
-        if missing:
-            raise UserError(
-                f"stack {name}/{env} needs the secret(s) {', '.join(missing)}: "
-                f"run `pulumi config set --secret mlwf:{missing[0]} ...` in platform/{name}"
-            )
+        if image_digest:
+            stack.set_config("mlwf:imageDigest", auto.ConfigValue(value=check_digest(image_digest)))
         on_output(f"== pulumi {mode} {name} ({env})")
         policies: dict[str, Any] = {
             "policy_packs": policy_packs,

@@ -131,6 +131,7 @@ class Network(pulumi.ComponentResource):
         kind(
             name,
             security_group_id=group.id,
+            description=f"{name.replace('-', ' ')} (tcp {ports[0]}-{ports[1]})",  # what each rule is for
             ip_protocol="tcp",
             from_port=ports[0],
             to_port=ports[1],

@@ -32,7 +32,6 @@ from mlwf.workloads import DataAccess, discover
 
 SECRET_MARKER = "4dabf18193072939515e22adb298388d"
 REDACTED = "[secret]"
-PLAN_API_KEY = "plan-only-value-never-deployed"
 
 
 @dataclass
@@ -272,9 +271,10 @@ def run_program(program: Callable[[], dict[str, Any]], mocks: PlanMocks, project
     return exports
 
 
-def plan_environment(settings: Settings, stacks: list[str], repo_root: Path) -> list[StackPlan]:
+def plan_environment(settings: Settings, stacks: list[str], repo_root: Path, image_digest: str = "") -> list[StackPlan]:
     """Plan the given stacks of one environment (their upstream stacks are planned too, since
-    their outputs answer the references, but only the requested ones are returned)."""
+    their outputs answer the references, but only the requested ones are returned); with
+    ``image_digest``, the task definitions take the image by that digest, as a deploy from CI does."""
     tag = image_tag(repo_root)
     data = DataAccess.of(discover(repo_root))
     needed = _with_upstream(stacks)
@@ -288,8 +288,7 @@ def plan_environment(settings: Settings, stacks: list[str], repo_root: Path) -> 
         mocks = PlanMocks(settings, outputs, taken_ids)
 
         def program(spec: Any = spec) -> dict[str, Any]:
-            secrets = {key: pulumi.Output.secret(PLAN_API_KEY) for key in spec.secrets}
-            context: StackContext = build_context(spec, settings, tag, secrets, data)
+            context: StackContext = build_context(spec, settings, tag, data, image_digest)
             return spec.program(context)
 
         started = time.perf_counter()

@@ -1,8 +1,9 @@
-"""The stack registry: each stack's program, its upstream stacks and the secrets it needs.
+"""The stack registry: each stack's program and its upstream stacks.
 
 `run(name)` is what ``platform/<name>/__main__.py`` calls under the real engine: it reads the
-environment (the Pulumi stack name), its settings and secrets once, builds the context and
-exports the program's outputs. `mlwf plan` runs the same programs under mocks.
+environment (the Pulumi stack name) and its settings once, builds the context and exports the
+program's outputs. `mlwf plan` runs the same programs under mocks. No stack takes a secret from
+Pulumi config: secret values are put by an administrator (`mlwf secrets set`), never in state.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import pulumi
 
 from mlwf.image import image_tag
+from mlwf.image_digests import check_digest
 from mlwf.infra.agent import agent_program
 from mlwf.infra.cluster import compute_program
 from mlwf.infra.context import StackContext, stack_reference_name, tagged_provider
@@ -31,7 +33,6 @@ class StackSpec:
     name: str
     program: Callable[[StackContext], dict[str, Any]]
     upstream: tuple[str, ...] = ()
-    secrets: tuple[str, ...] = ()
 
     @property
     def project(self) -> str:
@@ -44,9 +45,7 @@ STACKS: dict[str, StackSpec] = {
         StackSpec("network", network_program),
         StackSpec("storage", storage_program),
         StackSpec("compute", compute_program, upstream=("network", "storage")),
-        StackSpec(
-            "prefect-agent", agent_program, upstream=("network", "storage", "compute"), secrets=("prefectApiKey",)
-        ),
+        StackSpec("prefect-agent", agent_program, upstream=("network", "storage", "compute")),
     )
 }
 ORDER: tuple[str, ...] = tuple(STACKS)  # already in dependency order
@@ -64,13 +63,13 @@ def check_stacks(names: list[str] | None) -> list[str]:
 
 
 def build_context(
-    spec: StackSpec, settings: Settings, tag: str, secrets: dict[str, pulumi.Output[str]], data: DataAccess
+    spec: StackSpec, settings: Settings, tag: str, data: DataAccess, image_digest: str = ""
 ) -> StackContext:
     upstream = {
         name: pulumi.StackReference(f"{name}-ref", stack_name=stack_reference_name(settings, STACKS[name].project))
         for name in spec.upstream
     }
-    return StackContext(settings, tagged_provider(settings), tag, data, upstream, secrets)
+    return StackContext(settings, tagged_provider(settings), tag, data, upstream, image_digest)
 
 
 def run(name: str, repo_root: Path = REPO_ROOT) -> None:
@@ -78,8 +77,8 @@ def run(name: str, repo_root: Path = REPO_ROOT) -> None:
     spec = STACKS[name]
     settings = load_environment(pulumi.get_stack(), repo_root / "environments")
     config = pulumi.Config("mlwf")
-    secrets = {key: config.require_secret(key) for key in spec.secrets}
     tag = config.get("imageTag") or image_tag(repo_root)
+    digest = check_digest(config.get("imageDigest") or "") if config.get("imageDigest") else ""
     data = DataAccess.of(discover(repo_root))
-    for key, value in spec.program(build_context(spec, settings, tag, secrets, data)).items():
+    for key, value in spec.program(build_context(spec, settings, tag, data, digest)).items():
         pulumi.export(key, value)

@@ -2,9 +2,12 @@
 each (the control's ID in the description): Container Insights (ECS.12), awsvpc networking
 (ECS.1), interface endpoints for the AWS APIs tasks call (EC2.55-57), ACLs disabled (S3.12),
 bucket lifecycles (S3.13), no service-wide wildcard actions (IAM.21), ECR lifecycle policies
-(ECR.3), encrypted queues (SQS.1). See docs/security.md for the whole table."""
+(ECR.3), encrypted queues (SQS.1), rotated secrets (SecretsManager.1, or an exemption with its
+reason in the tier's config). See docs/security.md for the whole table."""
 
 from __future__ import annotations
+
+import fnmatch
 
 from pulumi_policy import (
     PolicyConfigSchema,
@@ -154,6 +157,34 @@ sqs_encrypted = ResourceValidationPolicy(
     validate=_queue_encrypted,
 )
 
+SECRET = "aws:secretsmanager/secret:Secret"
+ROTATION = "aws:secretsmanager/secretRotation:SecretRotation"
+
+
+def _secrets_rotated(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    """Each secret has a rotation (a SecretRotation depends on it), or the tier's config exempts
+    its name with a reason (``exempt``: name pattern -> why it cannot rotate in AWS)."""
+    exempt = {str(k): str(v).strip() for k, v in dict(config_value(args.get_config(), "exempt", {})).items()}
+    rotations = [r for r in args.resources if r.resource_type == ROTATION]
+    for secret in (r for r in args.resources if r.resource_type == SECRET):
+        if any(secret in r.dependencies for r in rotations):
+            continue
+        name = str(secret.props.get("name") or secret.name)
+        reasons = [why for pattern, why in exempt.items() if fnmatch.fnmatchcase(name, pattern)]
+        if not any(reasons):
+            report_violation(f"secret '{name}' has no automatic rotation and no exemption with a reason")
+
+
+secretsmanager_rotation = StackValidationPolicy(
+    name="secretsmanager-rotation",
+    description="Secrets Manager secrets must rotate automatically, or be exempted by name with a reason "
+    "(FSBP SecretsManager.1).",
+    validate=_secrets_rotated,
+    config_schema=PolicyConfigSchema(
+        properties={"exempt": {"type": "object", "additionalProperties": {"type": "string", "minLength": 1}}}
+    ),
+)
+
 POLICIES = [
     ecs_container_insights,
     ecs_awsvpc_network_mode,
@@ -163,4 +194,5 @@ POLICIES = [
     iam_no_service_wildcard_actions,
     ecr_lifecycle_policy,
     sqs_encrypted,
+    secretsmanager_rotation,
 ]

@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-SAMPLE_S = 0.25
+SAMPLE_S = 0.5
 
 
 @dataclass(frozen=True)

@@ -81,12 +81,10 @@ class Seeder:
     def __init__(
         self,
         aws: EmulatedAWS,
-        api_key: str,
         withhold: dict[str, list[str]] | None = None,
         drop_rules: frozenset[str] = frozenset(),
     ) -> None:
         self.aws = aws
-        self.api_key = api_key
         self.withhold = withhold or {}  # role name -> actions its user lacks (a scenario's knob)
         self.drop_rules = drop_rules  # security-group rules (by name) left out (a scenario's knob)
         self.world = World()
@@ -122,7 +120,6 @@ class Seeder:
             "aws:iam/role:Role": self._role,
             "aws:iam/rolePolicy:RolePolicy": self._role_policy,
             "aws:secretsmanager/secret:Secret": self._secret,
-            "aws:secretsmanager/secretVersion:SecretVersion": self._secret_version,
             "aws:sqs/queue:Queue": self._queue,
             "aws:sqs/queuePolicy:QueuePolicy": self._queue_policy,
             "aws:cloudwatch/eventRule:EventRule": self._rule,
@@ -436,16 +433,12 @@ class Seeder:
         self._policies[r.inputs["role"]].append(json.loads(self._input(r, "policy")))
 
     def _secret(self, r: PlannedResource) -> None:
+        """Created empty, as the stack creates it: its value is put by an administrator
+        (`mlwf secrets set`, which the stage runs); until then no task can start with it."""
         secret = self.aws.client("secretsmanager").create_secret(
-            Name=r.inputs["name"], KmsKeyId=self._input(r, "kmsKeyId"), SecretString="not yet set"
+            Name=r.inputs["name"], KmsKeyId=self._input(r, "kmsKeyId")
         )
         self._map(r, secret["ARN"])
-
-    def _secret_version(self, r: PlannedResource) -> None:
-        """The plan never holds the secret's value; the rehearsal's stands in for it."""
-        self.aws.client("secretsmanager").put_secret_value(
-            SecretId=self._input(r, "secretId"), SecretString=self.api_key
-        )
 
     def _queue(self, r: PlannedResource) -> None:
         sqs = self.aws.client("sqs")

@@ -122,13 +122,16 @@ class Stage:
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         }
 
-    def mlwf(self, *args: str, credentials: Credentials | None = None) -> subprocess.CompletedProcess[str]:
+    def mlwf(
+        self, *args: str, credentials: Credentials | None = None, stdin: str = ""
+    ) -> subprocess.CompletedProcess[str]:
         """Run the CLI as a user of this stage would (the admin by default: a deploy role)."""
         assert self.aws.admin is not None
         return subprocess.run(
             [str(BIN / "mlwf"), *args],
             cwd=self.repo,
             env=self.env_as(credentials or self.aws.admin),
+            input=stdin,
             capture_output=True,
             text=True,
             timeout=600,
@@ -206,7 +209,7 @@ def stage(
     say(f"Prefect server at {prefect.url}")
     try:
         with emulated_aws(settings.account_id, settings.region) as aws:
-            world = Seeder(aws, API_KEY, withhold, drop_rules).seed(plans)
+            world = Seeder(aws, withhold, drop_rules).seed(plans)
             for line in world.not_seeded():
                 say(line)
             sandbox = fargate.prepare(repo, work, repo / DOCKERFILE, repo / REQUIREMENTS)
@@ -221,6 +224,10 @@ def stage(
             connections = ConnectionWatch(runner.addresses, runner.task_of)
             connections.start()
             current = Stage(settings, repo, work, plans, aws, world, runner, prefect, connections)
+            put = current.mlwf("secrets", "set", "--env", settings.name, stdin=API_KEY)  # as an administrator does
+            if put.returncode != 0:
+                raise UserError(f"mlwf secrets set failed: {(put.stderr.strip().splitlines() or ['?'])[-1]}")
+            say(put.stdout.strip())
             try:
                 yield current
             finally:

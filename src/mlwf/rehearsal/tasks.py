@@ -174,7 +174,11 @@ class TaskRunner:
         command = list(override.get("command") or container.get("command") or [])
         if command and command[0] in DASK_COMMANDS:
             command += ["--host", address, "--dashboard-address", f"{address}:{DASK_COMMANDS[command[0]]}"]
-        env = self._environment(container, override, self.identities.get(role or ""))
+        try:
+            env = self._environment(container, override, self.identities.get(role or ""))
+        except Exception as exc:  # a secret the ECS agent cannot read: the task never starts
+            self._failed_to_start(task, f"ResourceInitializationError: unable to pull secrets: {exc}")
+            return
         env[TASK_MARKER] = task.id
         log_path = self.logs / f"{task.id}.log"
         argv = self.sandbox.command(task.id, container, command)

@@ -1,0 +1,90 @@
+"""Deploy by digest: the build job records the digest it pushed under each tag (`mlwf image
+record`), an existing tag is promoted only when it still points there (`mlwf image verify`), and
+every task definition in the plan takes the image by digest when one is given. Against a moto
+server over HTTP for SSM."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mlwf.cli import main
+from mlwf.infra.plan import StackPlan, plan_environment
+from mlwf.infra.stacks import ORDER
+from mlwf.settings import load_environment
+
+REPO = Path(__file__).resolve().parents[1]
+PUSHED = "sha256:" + "a" * 64
+OTHER = "sha256:" + "b" * 64
+TAG = "py3.11-0123456789ab"
+
+
+def mlwf(*args: str) -> int:
+    return main(["image", *args])
+
+
+def test_a_recorded_tag_is_verified_and_a_foreign_digest_refused(
+    aws_env: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert mlwf("record", TAG, PUSHED) == 0
+    assert mlwf("record", TAG, PUSHED) == 0, "recording the same digest again changes nothing"
+    assert mlwf("verify", TAG, PUSHED) == 0
+    capsys.readouterr()
+    assert mlwf("verify", TAG, OTHER) == 2
+    assert capsys.readouterr().err == (
+        f"mlwf: error: image tag {TAG} points at {OTHER}, but this pipeline pushed {PUSHED}: not promoted\n"
+    )
+    assert mlwf("record", TAG, OTHER) == 2, "a tag's record is written once"
+    assert "tags are never reused" in capsys.readouterr().err
+
+
+def test_a_tag_this_pipeline_never_pushed_is_not_promoted(aws_env: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert mlwf("verify", TAG, PUSHED) == 2
+    assert "exists but this pipeline never pushed it" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (("verify", TAG, "sha256:abc"), "not an image digest: 'sha256:abc'"),
+        (("record", TAG, "latest"), "not an image digest: 'latest'"),
+        (("record", "../x", PUSHED), "not an image tag: '../x'"),
+    ],
+    ids=["short-digest", "a-tag-for-a-digest", "path-in-tag"],
+)
+def test_bad_input_is_one_line(
+    aws_env: str, capsys: pytest.CaptureFixture[str], args: tuple[str, ...], words: str
+) -> None:
+    assert mlwf(*args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert words in err
+
+
+def images(plans: list[StackPlan]) -> list[str]:
+    return [
+        container["image"]
+        for plan in plans
+        for r in plan.resources
+        if r.type == "aws:ecs/taskDefinition:TaskDefinition"
+        for container in json.loads(r.inputs["containerDefinitions"])
+    ]
+
+
+def test_every_task_definition_takes_the_image_by_digest_when_one_is_given() -> None:
+    settings = load_environment("staging", REPO / "environments")
+    by_digest = images(plan_environment(settings, list(ORDER), REPO, image_digest=PUSHED))
+    by_tag = images(plan_environment(settings, list(ORDER), REPO))
+    assert len(by_digest) == len(by_tag) >= 5
+    assert all(image.endswith(f"@{PUSHED}") and ".dkr.ecr." in image for image in by_digest)
+    assert all(":py3.11-" in image and "@" not in image for image in by_tag)
+
+
+def test_without_a_region_it_is_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    for name in ("AWS_DEFAULT_REGION", "AWS_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    assert mlwf("verify", TAG, PUSHED) == 2
+    assert capsys.readouterr().err == "mlwf: error: cannot reach SSM: You must specify a region.\n"
