@@ -55,11 +55,25 @@ def test_the_image_requirements_are_exported_from_the_lock(tmp_path: Path) -> No
 def test_the_dockerfile_installs_exactly_those_requirements() -> None:
     dockerfile = (REPO / "workflows" / "Dockerfile").read_text()
     assert "pip install --require-hashes --no-deps -r workflows/requirements.txt" in dockerfile
-    assert "pip install --no-deps ." in dockerfile
+    assert "pip install --no-deps --no-build-isolation ." in dockerfile, "the backend from the requirements"
     base = re.search(r"^FROM python:(\d+\.\d+)\.\d+-slim", dockerfile, re.MULTILINE)
     assert base is not None
     assert base[1] == f"{sys.version_info.major}.{sys.version_info.minor}", "the image runs the client's Python"
     assert re.search(r"^USER \d+", dockerfile, re.MULTILINE), "not root"
+
+
+def test_the_build_backend_is_pinned_and_hashed_in_the_image_requirements() -> None:
+    """The project is built in the image with the backend the requirements installed (by hash),
+    the one pyproject.toml names: nothing is fetched unverified at build time."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())
+    (backend,) = project["build-system"]["requires"]
+    name, version = backend.split("==")
+    committed = (REPO / REQUIREMENTS).read_text()
+    assert pins(committed)[name] == version
+    lines = committed.splitlines()
+    at = lines.index(f"{name}=={version} \\")
+    assert lines[at + 1].strip().startswith("--hash=sha256:")
+    assert version in project["dependency-groups"]["build"][0]
 
 
 def test_the_image_works_where_the_platform_says_it_does() -> None:

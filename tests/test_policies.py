@@ -602,6 +602,39 @@ OWNERSHIP = "aws:s3/bucketOwnershipControls:BucketOwnershipControls"
 LOGGING = "aws:s3/bucketLogging:BucketLogging"
 REPOSITORY = ("aws:ecr/repository:Repository", "repo", {}, [])
 SECRET = ("aws:secretsmanager/secret:Secret", "s", {"name": "app/db-password"}, [])
+
+
+def github_role(
+    subject: str, operator: str = "StringEquals", audience: str = "sts.amazonaws.com", inline: list[str] | None = None
+) -> Any:
+    """A role trusted from GitHub Actions' OIDC provider for ``subject``."""
+    condition: dict[str, Any] = {operator: {"token.actions.githubusercontent.com:sub": subject}}
+    if audience:
+        condition.setdefault("StringEquals", {})["token.actions.githubusercontent.com:aud"] = audience
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {
+                    "Federated": "arn:aws:iam::111111111111:oidc-provider/token.actions.githubusercontent.com"
+                },
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": condition,
+            }
+        ],
+    }
+    props: dict[str, Any] = {"assumeRolePolicy": json.dumps(trust)}
+    if inline:
+        document = {"Statement": [{"Effect": "Allow", "Action": inline, "Resource": "*"}]}
+        props["inlinePolicies"] = [{"name": "inline", "policy": json.dumps(document)}]
+    return ("aws:iam/role:Role", "deploy", props, [])
+
+
+def attachment(arn: str) -> Any:
+    return ("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "attach", {"policyArn": arn}, ["deploy"])
+
+
 STACK_CASES += [
     (
         "vpc-interface-endpoints",
@@ -684,6 +717,41 @@ STACK_CASES += [
         [SECRET],
         {"exempt": {"app/*": "  "}},  # an exemption without its reason exempts nothing
         "secret 'app/db-password' has no automatic rotation",
+    ),
+    (
+        "iam-github-oidc-trust",
+        [github_role("repo:acme/platform:environment:prod")],
+        [github_role("repo:acme/*:environment:prod")],
+        None,
+        "role 'deploy' trusts GitHub without an exact subject",
+    ),
+    (
+        "iam-github-oidc-trust",
+        [github_role("repo:acme/platform:environment:prod")],
+        [github_role("repo:acme/platform:environment:prod", operator="StringLike")],
+        None,
+        "without an exact subject (StringEquals",
+    ),
+    (
+        "iam-github-oidc-trust",
+        [github_role("repo:acme/platform:environment:prod")],
+        [github_role("repo:acme/platform:environment:prod", audience="")],
+        None,
+        "role 'deploy' trusts GitHub without the audience sts.amazonaws.com exactly",
+    ),
+    (
+        "iam-github-oidc-trust",
+        [github_role("repo:acme/platform:pull_request"), attachment("arn:aws:iam::aws:policy/ReadOnlyAccess")],
+        [github_role("repo:acme/platform:pull_request"), attachment("arn:aws:iam::aws:policy/AdministratorAccess")],
+        None,
+        "may be assumed from pull requests and can write (arn:aws:iam::aws:policy/AdministratorAccess)",
+    ),
+    (
+        "iam-github-oidc-trust",
+        [github_role("repo:acme/platform:pull_request", inline=["ecr:DescribeImages", "s3:GetObject"])],
+        [github_role("repo:acme/platform:pull_request", inline=["ecr:DescribeImages", "s3:PutObject"])],
+        None,
+        "can write (s3:PutObject)",
     ),
     (
         "s3-access-logging",

@@ -28,6 +28,8 @@ EXPORT_COMMAND = (
     "export",
     "--frozen",
     "--no-default-groups",
+    "--group",
+    "build",
     "--no-emit-project",
     "--format",
     "requirements-txt",

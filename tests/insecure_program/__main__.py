@@ -153,3 +153,27 @@ aws.lb.Listener(
 
 # Secrets Manager: a secret that never rotates and has no exemption.
 aws.secretsmanager.Secret("never-rotated", name="app/db-password")
+
+# GitHub OIDC: a role any branch of any repository of the owner can assume, from pull requests
+# too, holding administrator rights.
+github = aws.iam.Role(
+    "github-deploy",
+    assume_role_policy=json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {
+                        "Federated": "arn:aws:iam::111111111111:oidc-provider/token.actions.githubusercontent.com"
+                    },
+                    "Action": "sts:AssumeRoleWithWebIdentity",
+                    "Condition": {"StringLike": {"token.actions.githubusercontent.com:sub": "repo:acme/*"}},
+                }
+            ],
+        }
+    ),
+)
+aws.iam.RolePolicyAttachment(
+    "github-deploy-admin", role=github.name, policy_arn="arn:aws:iam::aws:policy/AdministratorAccess"
+)

@@ -150,7 +150,7 @@ def _image_venv(repo: Path, requirements: Path) -> Path:
             _run([uv, "venv", "-q", "--python", str(interpreter), str(venv)])
             install = [uv, "pip", "install", "-q", "--compile-bytecode", "--python", python, "--no-deps"]
             _run([*install, "--require-hashes", "-r", str(requirements)])
-            _run([*install, str(repo)])
+            _run([*install, "--no-build-isolation", str(repo)])  # the backend from the requirements
             subprocess.run(["chmod", "-R", "a+rX", str(root)], check=True)
             done.write_text("")
         os.utime(done)

@@ -224,11 +224,11 @@ def stage(
             connections = ConnectionWatch(runner.addresses, runner.task_of)
             connections.start()
             current = Stage(settings, repo, work, plans, aws, world, runner, prefect, connections)
-            put = current.mlwf("secrets", "set", "--env", settings.name, stdin=API_KEY)  # as an administrator does
-            if put.returncode != 0:
-                raise UserError(f"mlwf secrets set failed: {(put.stderr.strip().splitlines() or ['?'])[-1]}")
-            say(put.stdout.strip())
             try:
+                put = current.mlwf("secrets", "set", "--env", settings.name, stdin=API_KEY)  # as an administrator
+                if put.returncode != 0:
+                    raise UserError(f"mlwf secrets set failed: {(put.stderr.strip().splitlines() or ['?'])[-1]}")
+                say(put.stdout.strip())
                 yield current
             finally:
                 connections.stop()
