@@ -77,7 +77,7 @@ def test_pull_requests_run_the_nox_sessions_and_the_plan() -> None:
     assert artifacts, "the full plan is an artifact"
     assert "plan.json" in artifacts[0]["with"]["path"]
     assert any("mlwf affected --base" in r for r in runs)
-    assert "AWS_PREVIEW_ROLE_ARN" in jobs["preview-dev"]["if"], "real previews only where AWS access is configured"
+    assert "vars.DEV_PREVIEW == 'true'" in jobs["preview-dev"]["if"], "real previews only where AWS access is set up"
     assert any("--mode preview" in r for r in runs)
 
 

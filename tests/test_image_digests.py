@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from mlwf.cli import main
+from mlwf.image_digests import digest_of, image_config
 from mlwf.infra.plan import StackPlan, plan_environment
 from mlwf.infra.stacks import ORDER
 from mlwf.settings import load_environment
@@ -88,3 +89,15 @@ def test_without_a_region_it_is_one_line(monkeypatch: pytest.MonkeyPatch, capsys
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
     assert mlwf("verify", TAG, PUSHED) == 2
     assert capsys.readouterr().err == "mlwf: error: cannot reach SSM: You must specify a region.\n"
+
+
+def test_a_deploy_without_a_digest_removes_a_stale_one_and_previews_read_what_runs() -> None:
+    """Deploying by tag clears a digest an earlier deploy left in the stack's config; previews
+    and drift checks take the digest the running image was deployed with (from the compute
+    stack's published runtime)."""
+    assert image_config(TAG, None) == {"mlwf:imageTag": TAG, "mlwf:imageDigest": None}
+    assert image_config(TAG, PUSHED) == {"mlwf:imageTag": TAG, "mlwf:imageDigest": PUSHED}
+    repository = "333333333333.dkr.ecr.us-east-1.amazonaws.com/mlwf/flows"
+    assert digest_of(f"{repository}@{PUSHED}") == PUSHED
+    assert digest_of(f"{repository}:{TAG}") is None
+    assert digest_of(f"{repository}@sha256:short") is None

@@ -744,7 +744,14 @@ STACK_CASES += [
         [github_role("repo:acme/platform:pull_request"), attachment("arn:aws:iam::aws:policy/ReadOnlyAccess")],
         [github_role("repo:acme/platform:pull_request"), attachment("arn:aws:iam::aws:policy/AdministratorAccess")],
         None,
-        "may be assumed from pull requests and can write (arn:aws:iam::aws:policy/AdministratorAccess)",
+        "can write (arn:aws:iam::aws:policy/AdministratorAccess)",
+    ),
+    (
+        "iam-github-oidc-trust",
+        [github_role("repo:acme/platform:environment:dev-read"), attachment("arn:aws:iam::aws:policy/ReadOnlyAccess")],
+        [github_role("repo:acme/platform:environment:dev-read"), attachment("arn:aws:iam::aws:policy/PowerUserAccess")],
+        None,
+        "may be assumed from pull requests or a *-read environment and can write",
     ),
     (
         "iam-github-oidc-trust",

@@ -81,6 +81,18 @@ def record(tag: str, digest: str, client: Any | None = None) -> None:
         raise _refused(exc, f"record {parameter_name(tag)}") from None
 
 
+def image_config(tag: str, digest: str | None) -> dict[str, str | None]:
+    """What a deploy sets in each image stack's config: the tag, and the digest (None removes a
+    stale one from an earlier deploy, so the stack takes the image by tag)."""
+    return {"mlwf:imageTag": tag, "mlwf:imageDigest": check_digest(digest) if digest else None}
+
+
+def digest_of(image: str) -> str | None:
+    """The digest of an image reference (``repository@sha256:...``), None for one by tag."""
+    _, at, digest = image.rpartition("@")
+    return digest if at and DIGEST.fullmatch(digest) else None
+
+
 def verify(tag: str, digest: str, client: Any | None = None) -> None:
     """One line unless ``tag`` was recorded by this pipeline with ``digest``."""
     check_digest(digest)

@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from mlwf.errors import UserError
-from mlwf.image_digests import check_digest
+from mlwf.image import image_tag as tag_of
+from mlwf.image_digests import digest_of, image_config
 from mlwf.infra.stacks import check_stacks
+from mlwf.runtime import read_cluster_runtime
 
 
 def preflight(env: str, repo_root: Path, environ: dict[str, str] | None = None) -> None:
@@ -62,13 +64,22 @@ def deploy(
     policy_packs = [str(policy_pack)]
     policy_configs = [str(config_file(policy_pack, settings.name, settings.tier))]
     updated = []
+    if image_digest is None and mode != "up":
+        # A preview or drift check compares the stacks with what runs now: the image deployed
+        # (by the digest the compute stack published), not a rebuild of this commit's tag.
+        try:
+            image_digest = digest_of(read_cluster_runtime(settings).image)
+        except UserError:  # nothing deployed yet: preview by tag
+            image_digest = None
+    image = image_config(image_tag or tag_of(repo_root), image_digest)
     for name in selected:
         work_dir = repo_root / "platform" / name
         stack = auto.create_or_select_stack(stack_name=env, work_dir=str(work_dir))
-        if image_tag:
-            stack.set_config("mlwf:imageTag", auto.ConfigValue(value=image_tag))
-        if image_digest:
-            stack.set_config("mlwf:imageDigest", auto.ConfigValue(value=check_digest(image_digest)))
+        for key, value in image.items():
+            if value is None:
+                stack.remove_config(key)
+            else:
+                stack.set_config(key, auto.ConfigValue(value=value))
         on_output(f"== pulumi {mode} {name} ({env})")
         policies: dict[str, Any] = {
             "policy_packs": policy_packs,

@@ -4,6 +4,7 @@ pull request can assume holding read-only permissions only."""
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Mapping
 from typing import Any
 
@@ -95,6 +96,9 @@ GITHUB = "token.actions.githubusercontent.com"
 GITHUB_PROVIDER = f":oidc-provider/{GITHUB}"
 READ_ONLY_MANAGED = ("arn:aws:iam::aws:policy/ReadOnlyAccess", "arn:aws:iam::aws:policy/job-function/ViewOnlyAccess")
 READ_ACTIONS = ("Get", "List", "Describe", "BatchGet", "View")
+# Subjects a pull request's code can hold: its own, and the `*-read` environments (dev-read admits
+# pull-request branches for previews). A role trusting them may only read.
+READ_ONLY_SUBJECTS = ["*:pull_request", "*:environment:*-read"]
 
 
 def _github_statements(role: Any) -> list[Mapping[str, Any]]:
@@ -141,6 +145,7 @@ def _writes(role: Any, resources: list[Any]) -> list[str]:
 
 
 def _github_trust(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    read_only = [str(p) for p in config_value(args.get_config(), "readOnlySubjects", READ_ONLY_SUBJECTS)]
     for role in (r for r in args.resources if r.resource_type == "aws:iam/role:Role"):
         for st in _github_statements(role):
             raw = st.get("Condition")
@@ -154,12 +159,12 @@ def _github_trust(args: StackValidationArgs, report_violation: ReportViolation) 
                     f"role '{role.name}' trusts GitHub without an exact subject (StringEquals on {GITHUB}:sub, "
                     "no wildcard repository, branch or environment)"
                 )
-            if any(s.endswith(":pull_request") for s in subjects + loose_subjects):
+            if any(fnmatch.fnmatchcase(s, p) for s in subjects + loose_subjects for p in read_only):
                 writes = _writes(role, list(args.resources))
                 if writes:
                     report_violation(
-                        f"role '{role.name}' may be assumed from pull requests and can write ({writes[0]}): "
-                        "a pull request's code must never deploy"
+                        f"role '{role.name}' may be assumed from pull requests or a *-read environment and can "
+                        f"write ({writes[0]}): a pull request's code must never deploy"
                     )
 
 
@@ -168,6 +173,7 @@ iam_github_oidc_trust = StackValidationPolicy(
     description="Roles trusted from GitHub's OIDC provider must name an exact subject and the STS audience, "
     "and a role pull requests can assume may only read.",
     validate=_github_trust,
+    config_schema=PolicyConfigSchema(properties={"readOnlySubjects": {"type": "array", "items": {"type": "string"}}}),
 )
 
 POLICIES = [iam_no_star_on_star, iam_no_passrole_on_star, iam_trusted_principals, iam_github_oidc_trust]

@@ -165,10 +165,15 @@ def security_groups_allow_every_connection(stage: Stage) -> Check:
     connections = stage.connections.recorded()
     problems = dropped(connections, task_endpoints(stage), stage.world.group_rules, stage.world.vpc_cidr)
     ports = sorted({c.port for c in connections})
-    detail = "; ".join(problems[:3]) or (
-        f"{len(connections)} connections between tasks (ports {', '.join(map(str, ports[:6]))}"
-        f"{', ...' if len(ports) > 6 else ''}) admitted by {len(stage.world.group_rules)} planned rules"
-    )
+    if problems:
+        detail = "; ".join(problems[:3])
+    elif not connections:
+        detail = "no connection between tasks was recorded"
+    else:
+        detail = (
+            f"{len(connections)} connections between tasks (ports {', '.join(map(str, ports[:6]))}"
+            f"{', ...' if len(ports) > 6 else ''}) admitted by {len(stage.world.group_rules)} planned rules"
+        )
     return Check("security groups admit every connection between tasks", bool(connections) and not problems, detail)
 
 

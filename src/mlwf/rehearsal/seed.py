@@ -27,6 +27,10 @@ from mlwf.infra.plan import PlannedResource, StackPlan
 from mlwf.rehearsal.cloud import Credentials, EmulatedAWS
 from mlwf.rehearsal.network import GroupRule
 
+RULE_TYPES = (
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+    "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",
+)
 ARN_CHECKED = ("s3", "sqs")  # services whose resource ARNs moto checks (the rest: "*" only)
 # What the plan creates that the rehearsal does not, and why (printed with every rehearsal).
 NOT_SEEDED = {
@@ -134,7 +138,9 @@ class Seeder:
         for plan in plans:
             for resource in plan.resources:
                 handler = self._handlers.get(resource.type)
-                if handler is not None:
+                if resource.name in self.drop_rules and resource.type in RULE_TYPES:
+                    self.world.unseeded.setdefault("left out by the scenario", []).append(label(resource))
+                elif handler is not None:
                     handler(resource)
                     self.world.seeded += 1
                 elif resource.custom:
@@ -284,8 +290,6 @@ class Seeder:
 
     def _group_rule(self, r: PlannedResource) -> None:
         """A rule, authorized on its group and kept for the connection check (`network`)."""
-        if r.name in self.drop_rules:
-            return
         inputs = self.sub(r.inputs)
         direction = "ingress" if r.type.endswith("IngressRule") else "egress"
         rule = GroupRule(
@@ -357,7 +361,11 @@ class Seeder:
             {
                 "ApplyServerSideEncryptionByDefault": {
                     "SSEAlgorithm": rule["applyServerSideEncryptionByDefault"]["sseAlgorithm"],
-                    "KMSMasterKeyID": rule["applyServerSideEncryptionByDefault"].get("kmsMasterKeyId", ""),
+                    **(
+                        {"KMSMasterKeyID": rule["applyServerSideEncryptionByDefault"]["kmsMasterKeyId"]}
+                        if rule["applyServerSideEncryptionByDefault"].get("kmsMasterKeyId")
+                        else {}
+                    ),
                 },
                 "BucketKeyEnabled": bool(rule.get("bucketKeyEnabled")),
             }

@@ -189,14 +189,12 @@ def stage(
     work: Path,
     *,
     withhold: dict[str, list[str]] | None = None,
-    drop_rules: frozenset[str] = frozenset(),
     tweak: Callable[[Settings], Settings] | None = None,
     say: Callable[[str], None] = lambda line: None,
 ) -> Iterator[Stage]:
     """Everything up to a running Prefect worker; all of it stopped when the block exits.
-    ``withhold`` takes actions away from roles' users, ``drop_rules`` leaves security-group rules
-    out (by name), ``tweak`` changes the settings the stacks are planned with (all three for the
-    tests' scenarios)."""
+    ``withhold`` takes actions away from roles' users; ``tweak`` changes the settings the
+    stacks are planned with (both for the tests' scenarios)."""
     settings = load_environment(env, repo / "environments")
     require_moto()
     if tweak is not None:
@@ -209,7 +207,7 @@ def stage(
     say(f"Prefect server at {prefect.url}")
     try:
         with emulated_aws(settings.account_id, settings.region) as aws:
-            world = Seeder(aws, withhold, drop_rules).seed(plans)
+            world = Seeder(aws, withhold).seed(plans)
             for line in world.not_seeded():
                 say(line)
             sandbox = fargate.prepare(repo, work, repo / DOCKERFILE, repo / REQUIREMENTS)

@@ -71,6 +71,25 @@ class TaskProcess:
         return self.definition_arn.rsplit("/", 1)[-1].rsplit(":", 1)[0]
 
 
+class SecretUnavailableError(RuntimeError):
+    """A task definition's secret has no current value (or does not exist)."""
+
+
+def resolve_secrets(aws: EmulatedAWS, container: dict[str, Any]) -> dict[str, str]:
+    """The container's ``secrets`` as the ECS agent reads them at start (`SecretUnavailableError`
+    when one has no value: ECS stops the task before it runs)."""
+    from moto.secretsmanager.exceptions import ResourceNotFoundException, SecretNotFoundException
+
+    secrets = aws.backend("secretsmanager")
+    values = {}
+    for secret in container.get("secrets") or []:
+        try:
+            values[secret["name"]] = secrets.get_secret_value(secret["valueFrom"], None, None)["SecretString"]
+        except (ResourceNotFoundException, SecretNotFoundException) as exc:
+            raise SecretUnavailableError(f"{secret['valueFrom']}: {exc.message}") from None
+    return values
+
+
 @dataclass(frozen=True)
 class RunTaskRequest:
     """What a caller asked ECS for (kept to check that no secret travels in a request)."""
@@ -176,7 +195,7 @@ class TaskRunner:
             command += ["--host", address, "--dashboard-address", f"{address}:{DASK_COMMANDS[command[0]]}"]
         try:
             env = self._environment(container, override, self.identities.get(role or ""))
-        except Exception as exc:  # a secret the ECS agent cannot read: the task never starts
+        except SecretUnavailableError as exc:  # what the ECS agent reports: the task never starts
             self._failed_to_start(task, f"ResourceInitializationError: unable to pull secrets: {exc}")
             return
         env[TASK_MARKER] = task.id
@@ -235,10 +254,7 @@ class TaskRunner:
         env = self.sandbox.environment()
         env.update({e["name"]: e["value"] for e in container.get("environment") or []})
         env.update({e["name"]: e["value"] for e in override.get("environment") or []})
-        secrets = self.aws.backend("secretsmanager")
-        for secret in container.get("secrets") or []:
-            value = secrets.get_secret_value(secret["valueFrom"], None, None)
-            env[secret["name"]] = value["SecretString"]
+        env.update(resolve_secrets(self.aws, container))
         client = self.aws.client_env(credentials or Credentials("", "", ""))
         if credentials is None:  # a task without a role has no AWS credentials
             del client["AWS_ACCESS_KEY_ID"], client["AWS_SECRET_ACCESS_KEY"]
@@ -380,7 +396,8 @@ class TaskRunner:
             return {t.address: t.task_id for t in self.tasks.values()}
 
     def task_of(self, pid: int) -> str | None:
-        """The ID of the task a process belongs to (None outside every task)."""
+        """The ID of this runner's task a process belongs to (None outside every task of it:
+        another rehearsal's tasks on the same machine carry the marker too)."""
         import psutil
 
         process = psutil.Process(pid)
@@ -388,7 +405,9 @@ class TaskRunner:
         known = self._pids.get(pid)
         if known is None or known[0] != started:
             known = self._pids[pid] = (started, process.environ().get(TASK_MARKER))
-        return known[1]
+        with self._lock:
+            ours = {t.task_id for t in self.tasks.values()}
+        return known[1] if known[1] in ours else None
 
     def running(self) -> list[TaskProcess]:
         with self._lock:
