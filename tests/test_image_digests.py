@@ -75,12 +75,11 @@ def images(plans: list[StackPlan]) -> list[str]:
 
 
 def test_every_task_definition_takes_the_image_by_digest_when_one_is_given() -> None:
+    """(Without one they take it by tag: tests/test_platform.py reads the published runtime.)"""
     settings = load_environment("staging", REPO / "environments")
     by_digest = images(plan_environment(settings, list(ORDER), REPO, image_digest=PUSHED))
-    by_tag = images(plan_environment(settings, list(ORDER), REPO))
-    assert len(by_digest) == len(by_tag) >= 5
+    assert len(by_digest) >= 5
     assert all(image.endswith(f"@{PUSHED}") and ".dkr.ecr." in image for image in by_digest)
-    assert all(":py3.11-" in image and "@" not in image for image in by_tag)
 
 
 def test_without_a_region_it_is_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,7 +2,7 @@
 planned rules of the groups RunTask gave each task, as a VPC would judge it.
 
 Tasks share this machine's loopback, so nothing drops a connection here: the rehearsal records
-them instead (`ConnectionWatch` samples the kernel's TCP table, as root, a few times a second)
+them instead (`ConnectionWatch` samples the kernel's TCP table, as root, once a second)
 and judges each afterwards (`dropped`). A connection passes when an egress rule of one of the
 source's groups and an ingress rule of one of the destination's groups both admit it (protocol,
 port, and the other side's group or CIDR): security groups are stateful, so replies need no rule.
@@ -11,7 +11,7 @@ task); the destination by the address it was given (127.0.0.N). A CIDR rule admi
 it covers the whole VPC (a task's real address is somewhere in its private subnets).
 
 What this cannot see: a connection shorter than the sampling interval (Dask's connections are
-pooled and long-lived); traffic to AWS's endpoints and the Prefect API (they are 127.0.0.1 here,
+pooled and live as long as the cluster); traffic to AWS's endpoints and the Prefect API (they are 127.0.0.1 here,
 not tasks).
 """
 
@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-SAMPLE_S = 0.5
+SAMPLE_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -139,11 +139,14 @@ class ConnectionWatch:
     def sample(self) -> None:
         import psutil
 
+        addresses = self.addresses()
+        if not addresses:  # no task running: nothing to read the kernel's table for
+            self.samples += 1
+            return
         try:
             table = psutil.net_connections(kind="tcp")
         except (psutil.Error, OSError):
             return
-        addresses = self.addresses()
         listening = {(c.laddr.ip, c.laddr.port) for c in table if c.status == psutil.CONN_LISTEN and c.laddr}
         for entry in table:
             if not entry.raddr or entry.pid is None or entry.raddr.ip not in addresses:

@@ -24,7 +24,7 @@ RUN_TIMEOUT_S = 900.0
 # What a green rehearsal does not show (docs/rehearsal.md, "What it cannot show"): said with every result.
 NOT_EMULATED = (
     "routes, NAT, VPC endpoints and the egress toward them (seeded, but tasks reach the emulated AWS and the "
-    "Prefect API on loopback; connections between tasks are judged by their groups, from samples every 0.5 s); "
+    "Prefect API on loopback; connections between tasks are judged by their groups, from samples every second); "
     "bucket policies; IAM conditions, and key, queue and "
     "secret policies (moto's IAM checks identity policies only, and resources outside S3/SQS/IAM/STS as '*'); "
     "what AWS does on a role's behalf (KMS for S3 and logs, the ECS agent's execution role, PassRole); "

@@ -391,9 +391,9 @@ class TaskRunner:
             log.exception("could not ship the logs of %s to %s", running.arn, group)
 
     def addresses(self) -> dict[str, str]:
-        """The task ID at each address handed out."""
+        """The task ID at the address of each running task."""
         with self._lock:
-            return {t.address: t.task_id for t in self.tasks.values()}
+            return {t.address: t.task_id for t in self.tasks.values() if t.process.poll() is None}
 
     def task_of(self, pid: int) -> str | None:
         """The ID of this runner's task a process belongs to (None outside every task of it:
