@@ -78,7 +78,8 @@ def run(name: str, repo_root: Path = REPO_ROOT) -> None:
     settings = load_environment(pulumi.get_stack(), repo_root / "environments")
     config = pulumi.Config("mlwf")
     tag = config.get("imageTag") or image_tag(repo_root)
-    digest = check_digest(config.get("imageDigest") or "") if config.get("imageDigest") else ""
+    digest = config.get("imageDigest")
+    digest = check_digest(digest) if digest else ""
     data = DataAccess.of(discover(repo_root))
     for key, value in spec.program(build_context(spec, settings, tag, data, digest)).items():
         pulumi.export(key, value)

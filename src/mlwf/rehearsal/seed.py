@@ -187,7 +187,7 @@ class Seeder:
         self.world.vpc_cidr = r.inputs["cidrBlock"]
         for attribute in ("enableDnsHostnames", "enableDnsSupport"):
             if r.inputs.get(attribute):
-                ec2.modify_vpc_attribute(VpcId=vpc, **{attribute[0].upper() + attribute[1:]: {"Value": True}})
+                ec2.modify_vpc_attribute(VpcId=vpc, **{api_name(attribute): {"Value": True}})
         self._map(r, vpc)
 
     def _subnet(self, r: PlannedResource) -> None:
@@ -217,7 +217,7 @@ class Seeder:
         ec2 = self.aws.client("ec2")
         table = ec2.create_route_table(VpcId=self._input(r, "vpcId"))["RouteTable"]["RouteTableId"]
         for route in self._input(r, "routes", []):
-            target = {key[0].upper() + key[1:]: value for key, value in route.items() if key != "cidrBlock"}
+            target = {api_name(key): value for key, value in route.items() if key != "cidrBlock"}
             ec2.create_route(RouteTableId=table, DestinationCidrBlock=route["cidrBlock"], **target)
         self._map(r, table)
 
@@ -385,7 +385,7 @@ class Seeder:
         flags = ("blockPublicAcls", "ignorePublicAcls", "blockPublicPolicy", "restrictPublicBuckets")
         self.aws.client("s3").put_public_access_block(
             Bucket=self._input(r, "bucket"),
-            PublicAccessBlockConfiguration={f[0].upper() + f[1:]: bool(r.inputs.get(f)) for f in flags},
+            PublicAccessBlockConfiguration={api_name(f): bool(r.inputs.get(f)) for f in flags},
         )
 
     def _ownership(self, r: PlannedResource) -> None:
@@ -550,6 +550,12 @@ class Seeder:
             self.world.identities[arn] = user_for_role(self.aws, name, name, self.withhold.get(name, []), self.world)
 
 
+def api_name(key: str) -> str:
+    """A provider input's name (camelCase) as AWS's API spells it: ``routeTableId`` ->
+    ``RouteTableId``, ``id`` -> ``ID``."""
+    return "ID" if key == "id" else key[0].upper() + key[1:]
+
+
 def label(resource: PlannedResource) -> str:
     """``BucketPolicy data``; ``provider aws`` for a Pulumi provider."""
     if resource.type.startswith("pulumi:providers:"):
@@ -563,7 +569,7 @@ def lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
 
     def convert(value: Any) -> Any:
         if isinstance(value, dict):
-            return {("ID" if k == "id" else k[0].upper() + k[1:]): convert(v) for k, v in value.items()}
+            return {api_name(k): convert(v) for k, v in value.items()}
         if isinstance(value, list):
             return [convert(v) for v in value]
         return int(value) if isinstance(value, float) else value
