@@ -56,8 +56,8 @@ def test_the_dockerfile_installs_exactly_those_requirements() -> None:
     dockerfile = (REPO / "workflows" / "Dockerfile").read_text()
     assert "pip install --require-hashes --no-deps -r workflows/requirements.txt" in dockerfile
     assert "pip install --no-deps --no-build-isolation ." in dockerfile, "the backend from the requirements"
-    base = re.search(r"^FROM python:(\d+\.\d+)\.\d+-slim", dockerfile, re.MULTILINE)
-    assert base is not None
+    base = re.search(r"^FROM python:(\d+\.\d+)\.\d+-slim-\w+@sha256:[0-9a-f]{64}$", dockerfile, re.MULTILINE)
+    assert base is not None, "the base image by its full version tag and its digest"
     assert base[1] == f"{sys.version_info.major}.{sys.version_info.minor}", "the image runs the client's Python"
     assert re.search(r"^USER \d+", dockerfile, re.MULTILINE), "not root"
 
