@@ -151,15 +151,36 @@ def test_hadolint_passes_the_dockerfile_and_catches_a_floating_base(tmp_path: Pa
     assert "DL3007" in found.stdout
 
 
+DEPENDABOT_ONLY = "github.event.pull_request.user.login == 'dependabot[bot]'"
+DEPENDABOT_SECRETS = {"LOCK_APP_CLIENT_ID", "LOCK_APP_PRIVATE_KEY"}  # Dependabot secrets: only its runs read them
+
+
 def test_no_job_outside_a_github_environment_references_a_secret() -> None:
     """Jobs without an environment (every pull-request job but dev's preview, the checks, the
-    build) can read no secret but the job's own GITHUB_TOKEN; nothing inherits secrets."""
+    build) can read no secret but the job's own GITHUB_TOKEN, except Dependabot's own job, which
+    reads the lock App's Dependabot secrets; nothing inherits secrets."""
     for workflow, name, job in every_job():
         text = yaml.safe_dump(job)
         assert job.get("secrets") != "inherit", f"{workflow}: {name}"
         if "environment" not in job:
             used = set(re.findall(r"secrets\.(\w+)", text))
-            assert used <= {"GITHUB_TOKEN"}, f"{workflow}: {name} reads {used} outside an environment"
+            allowed = {"GITHUB_TOKEN"} | (DEPENDABOT_SECRETS if DEPENDABOT_ONLY in job.get("if", "") else set())
+            assert used <= allowed, f"{workflow}: {name} reads {used} outside an environment"
+
+
+def test_dependabot_updates_the_lock_and_its_job_exports_the_requirements_with_it() -> None:
+    from mlwf.image import EXPORT_COMMAND, REQUIREMENTS
+
+    config = yaml.safe_load((REPO / ".github" / "dependabot.yml").read_text())
+    assert {u["package-ecosystem"] for u in config["updates"]} == {"github-actions", "uv", "docker"}
+    job = load("dependabot-lock.yml")["jobs"]["requirements"]
+    assert job["if"].startswith(DEPENDABOT_ONLY)
+    assert "github.event.pull_request.head.repo.full_name == github.repository" in job["if"]
+    assert job["permissions"] == {"contents": "read"}  # writes only through the App's token
+    runs = [s.get("run", "") for s in job["steps"]]
+    export = " ".join([*EXPORT_COMMAND, "-o", str(REQUIREMENTS), "-q"])
+    assert export in runs, "the same export as nox -s export and pre-commit"
+    assert not any("uv run" in r or "uv sync" in r for r in runs), "no package's code runs next to the token"
 
 
 def test_pull_requests_hold_no_staging_or_prod_credential() -> None:
