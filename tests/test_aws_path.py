@@ -294,3 +294,48 @@ def test_task_state_changes_of_the_cluster_reach_the_observers_queue(
     assert statement["Resource"] == queue.arn
     assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": rule.arn}}
     assert re.search(r'"deadLetterTargetArn"', queue.inputs["redrivePolicy"])
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_every_role_keeps_what_it_is_granted_under_its_boundary(
+    plans: dict[str, list[StackPlan]], settings: dict[str, Settings], env: str
+) -> None:
+    """A role can do only what both its policies and its permissions boundary allow: every
+    action an environment's role is granted, on the resources it is granted on, is inside the
+    boundary the bootstrap stack gives the environment (which every role carries, by ARN)."""
+    from mlwf.delivery import boundary_arn
+    from mlwf.infra.bootstrap import boundary_document
+
+    boundary = [s for s in json.loads(boundary_document(settings[env]))["Statement"] if s["Effect"] == "Allow"]
+    roles = every(plans[env], "aws:iam/role:Role")
+    assert len(roles) >= 8
+    assert {r.inputs.get("permissionsBoundary") for r in roles} == {boundary_arn(settings[env])}
+    for role in roles:
+        for st in role_statements(plans[env], role.arn):
+            actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+            resources = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
+            for action in actions:
+                for resource in resources:
+                    # "*" is cut down to the boundary's resources: it must allow the action somewhere
+                    target = "*" if resource == "*" else resource
+                    allowed = grants(boundary, action, target) or (
+                        target == "*" and any(grants(boundary, action, r) for b in boundary for r in b["Resource"])
+                    )
+                    assert allowed, f"{role.name}: {action} on {resource} is outside the boundary"
+
+
+@pytest.mark.parametrize("env", ["prod"])
+def test_the_deploy_role_may_create_every_resource_the_stacks_plan(
+    plans: dict[str, list[StackPlan]], settings: dict[str, Settings], env: str
+) -> None:
+    from mlwf.infra.bootstrap import DEPLOY_SERVICES, deploy_document, service_of
+
+    types = {r.type for p in plans[env] for r in p.resources if r.custom and r.type.startswith("aws:")}
+    services = {service_of(t) for t in types}
+    assert services - {"iam"} <= set(DEPLOY_SERVICES)
+    assert {t for t in types if service_of(t) == "iam"} == {"aws:iam/role:Role", "aws:iam/rolePolicy:RolePolicy"}
+    statements = json.loads(deploy_document(settings[env]))["Statement"]
+    allows = [s for s in statements if s["Effect"] == "Allow"]
+    for role in every(plans[env], "aws:iam/role:Role"):
+        for action in ("iam:CreateRole", "iam:PutRolePolicy", "iam:PassRole", "iam:DeleteRole"):
+            assert grants(allows, action, role.arn), f"the deploy role may not {action} {role.name}"

@@ -150,9 +150,9 @@ def test_demo_over_all_46_years_of_real_data(full_data_dir: Path, tmp_path: Path
 def test_plan_prints_every_stack_and_environment() -> None:
     result = run("plan")
     assert result.returncode == 0, result.stderr
-    assert "12 stack plans" in result.stdout
+    assert "16 stack plans" in result.stdout  # 4 stacks x 3 environments, bootstrap x 3 accounts, github
     assert "network.nat_gateways: 1 / 2 / 3" in result.stdout
-    for stack in ("network", "storage", "compute", "prefect-agent"):
+    for stack in ("network", "storage", "compute", "prefect-agent", "bootstrap", "github"):
         assert f"== {stack}" in result.stdout
 
 

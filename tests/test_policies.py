@@ -412,6 +412,14 @@ SECURITY_RESOURCE_CASES = [
 RESOURCE_CASES += SECURITY_RESOURCE_CASES
 RESOURCE_CASES += [
     (
+        "iam-permissions-boundary",
+        "aws:iam/role:Role",
+        {"assumeRolePolicy": json.dumps({"Statement": []}), "permissionsBoundary": "arn:aws:iam::1:policy/b"},
+        {"assumeRolePolicy": json.dumps({"Statement": []})},
+        None,
+        "role 'r' has no permissions boundary",
+    ),
+    (
         "kms-key-policy",
         KEY,
         {"policy": json.dumps({"Statement": [{"Sid": "Use", "Effect": "Allow", "Principal": {"AWS": "arn:1"}}]})},
@@ -635,6 +643,40 @@ def attachment(arn: str) -> Any:
     return ("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "attach", {"policyArn": arn}, ["deploy"])
 
 
+BOUNDARY = "arn:aws:iam::111111111111:policy/mlwf-prod-boundary"
+BOUNDED_WRITES = {
+    "Effect": "Allow",
+    "Action": ["iam:CreateRole", "iam:PutRolePolicy"],
+    "Resource": "arn:aws:iam::111111111111:role/mlwf-prod-*",
+    "Condition": {"StringEquals": {"iam:PermissionsBoundary": BOUNDARY}},
+}
+DENY_UNBOUND = {"Effect": "Deny", "Action": ["iam:DeleteRolePermissionsBoundary"], "Resource": "*"}
+
+
+def role_policy(*statements: dict[str, Any]) -> Any:
+    document = {"Version": "2012-10-17", "Statement": list(statements)}
+    return ("aws:iam/rolePolicy:RolePolicy", "deploy-policy", {"policy": json.dumps(document)}, ["deploy"])
+
+
+def environment(name: str, reviewers: list[dict[str, Any]] | None = None, custom: bool = True) -> Any:
+    props: dict[str, Any] = {"environment": name, "repository": "platform", "preventSelfReview": True}
+    if reviewers is not None:
+        props["reviewers"] = reviewers
+    if custom:
+        props["deploymentBranchPolicy"] = {"customBranchPolicies": True, "protectedBranches": False}
+    return ("github:index/repositoryEnvironment:RepositoryEnvironment", name, props, [])
+
+
+def branch_policy(environment: str, pattern: str = "main") -> Any:
+    props = {"environment": environment, "repository": "platform", "branchPattern": pattern}
+    return (
+        "github:index/repositoryEnvironmentDeploymentPolicy:RepositoryEnvironmentDeploymentPolicy",
+        f"{environment}-main",
+        props,
+        [environment],
+    )
+
+
 STACK_CASES += [
     (
         "vpc-interface-endpoints",
@@ -761,6 +803,47 @@ STACK_CASES += [
         "can write (s3:PutObject)",
     ),
     (
+        "iam-deploy-role-contained",
+        [github_role("repo:acme/platform:environment:prod"), role_policy(BOUNDED_WRITES, DENY_UNBOUND)],
+        [
+            github_role("repo:acme/platform:environment:prod"),
+            role_policy({**BOUNDED_WRITES, "Condition": {}}, DENY_UNBOUND),
+        ],
+        None,
+        "may iam:CreateRole without a permissions boundary",
+    ),
+    (
+        "iam-deploy-role-contained",
+        [github_role("repo:acme/platform:environment:prod"), role_policy(BOUNDED_WRITES, DENY_UNBOUND)],
+        [github_role("repo:acme/platform:environment:prod"), role_policy(BOUNDED_WRITES)],
+        None,
+        "is not denied iam:DeleteRolePermissionsBoundary",
+    ),
+    (
+        "iam-deploy-role-contained",
+        [github_role("repo:acme/platform:environment:prod", inline=["ecs:RunTask"]), role_policy(DENY_UNBOUND)],
+        [
+            github_role("repo:acme/platform:environment:prod", inline=["ecs:RunTask", "iam:*"]),
+            role_policy(DENY_UNBOUND),
+        ],
+        None,
+        "is granted IAM by wildcard or NotAction",
+    ),
+    (
+        "github-environment-protection",
+        [environment("prod", reviewers=[{"teams": [1]}]), branch_policy("prod")],
+        [environment("prod", reviewers=[]), branch_policy("prod")],
+        None,
+        "GitHub environment 'prod' has no required reviewer",
+    ),
+    (
+        "github-environment-protection",
+        [environment("staging"), branch_policy("staging")],
+        [environment("staging"), branch_policy("staging", "*")],
+        None,
+        "GitHub environment 'staging' must allow deployments from main only",
+    ),
+    (
         "s3-access-logging",
         [BUCKET, ("aws:s3/bucket:Bucket", "logs", {}, []), (LOGGING, "l", {"targetBucket": "logs-id"}, ["b", "logs"])],
         [BUCKET],
@@ -778,6 +861,14 @@ def test_stack_rules_pass_compliant_and_catch_violating(
     messages = check_stack(policy, bad, config)
     assert len(messages) == 1
     assert words in messages[0]
+
+
+def test_dev_read_is_open_to_pull_requests_by_default_and_closes_by_config() -> None:
+    # Pull requests preview dev in dev-read: it must take any branch unless configured otherwise.
+    preview = [environment("dev-read", custom=False)]
+    assert check_stack("github-environment-protection", preview, None) == []
+    (message,) = check_stack("github-environment-protection", preview, {"openEnvironments": []})
+    assert "GitHub environment 'dev-read' must allow deployments from main only" in message
 
 
 def test_a_secret_exempted_by_name_with_its_reason_needs_no_rotation() -> None:

@@ -133,9 +133,12 @@ def test_a_new_workload_and_environment_are_deployed_planned_and_checked_with_no
     plan = mlwf(copy, "plan", "--env", "sandbox", "--json")
     assert plan.returncode == 0, plan.stderr[-2000:]
     plans = json.loads(plan.stdout)
-    assert {p["stack"] for p in plans} == {"network", "storage", "compute", "prefect-agent"}
-    assert {p["env"] for p in plans} == {"sandbox"}
+    assert {p["stack"] for p in plans} == {"network", "storage", "compute", "prefect-agent", "bootstrap", "github"}
+    assert {p["env"] for p in plans} == {"sandbox", "111111111111", "repository"}  # and its account's, the repo's
     assert all(p["violations"] == [] for p in plans), "checked under its tier's (dev) policy config"
+    bootstrap = next(p for p in plans if p["stack"] == "bootstrap")
+    roles = {r["inputs"]["name"] for r in bootstrap["resources"] if r["type"] == "aws:iam/role:Role"}
+    assert {"mlwf-github-deploy-sandbox", "mlwf-github-deploy-dev"} <= roles, "its account's bootstrap deploys it"
     compute = next(p for p in plans if p["stack"] == "compute")
     granted = json.dumps([r["inputs"] for r in compute["resources"] if r["type"] == "aws:iam/rolePolicy:RolePolicy"])
     assert "arn:aws:s3:::mlwf-sandbox-data-111111111111/scratch/throwaway/*" in granted, "its declared prefix"

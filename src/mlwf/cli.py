@@ -149,8 +149,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     deploy = commands.add_parser("deploy", help="pulumi up the stacks of an environment in dependency order")
-    deploy.add_argument("--env", required=True, help="an environment of environments/")
-    deploy.add_argument("--stack", action="append", help="stack (repeatable; default: all)")
+    deploy.add_argument(
+        "--env", help="an environment of environments/ (for --stack bootstrap: the one whose account to bootstrap)"
+    )
+    deploy.add_argument(
+        "--stack",
+        action="append",
+        help="stack (repeatable; default: the environment's); bootstrap or github alone, by an administrator",
+    )
     deploy.add_argument("--image-tag", help="the image tag to deploy (default: derived from uv.lock)")
     deploy.add_argument(
         "--image-digest", help="deploy the image by this digest (sha256:...), as the build job pushed it"
@@ -471,7 +477,7 @@ def _deploy(args: argparse.Namespace) -> int:
     from mlwf.infra.deploy import deploy
 
     done = deploy(args.env, args.stack, _repo_root(), args.image_tag, mode=args.mode, image_digest=args.image_digest)
-    print(f"{args.mode}: {', '.join(done)} in {args.env}")
+    print(f"{args.mode}: {', '.join(done)}" + (f" in {args.env}" if args.env else ""))
     return 0
 
 

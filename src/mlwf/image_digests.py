@@ -18,6 +18,7 @@ from mlwf.errors import UserError
 
 DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+DIGEST_PARAMETER_PREFIX = "/mlwf/image-digests/"  # the image role writes here, nobody else
 
 
 def check_digest(value: str) -> str:
@@ -29,7 +30,7 @@ def check_digest(value: str) -> str:
 def parameter_name(tag: str) -> str:
     if not TAG.fullmatch(tag):
         raise UserError(f"not an image tag: {tag!r}")
-    return f"/mlwf/image-digests/{tag}"
+    return f"{DIGEST_PARAMETER_PREFIX}{tag}"
 
 
 def _ssm(client: Any | None) -> Any:
@@ -101,3 +102,47 @@ def verify(tag: str, digest: str, client: Any | None = None) -> None:
         raise UserError(f"image tag {tag} exists but this pipeline never pushed it (no digest recorded): not promoted")
     if known != digest:
         raise UserError(f"image tag {tag} points at {digest}, but this pipeline pushed {known}: not promoted")
+
+
+def wait_for_image(
+    repository: str,
+    digest: str,
+    client: Any | None = None,
+    timeout_s: float = 900,
+    say: Any = print,
+    sleep: Any = None,
+) -> None:
+    """Wait until ``digest`` is in the environment's ``repository``: the build pushes to the
+    image's account and ECR replicates it to the others (bootstrap's replication rule), which
+    takes a while; a task started before would fail with CannotPullContainerError."""
+    import time
+
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    check_digest(digest)
+    ecr = client or boto3.client("ecr")
+    sleep = sleep or time.sleep
+    deadline = time.monotonic() + timeout_s
+    waited = False
+    while True:
+        try:
+            ecr.describe_images(repositoryName=repository, imageIds=[{"imageDigest": digest}])
+            if waited:
+                say(f"image {digest} has reached {repository}")
+            return
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code not in ("ImageNotFoundException", "RepositoryNotFoundException"):
+                raise _refused(exc, f"look up {digest} in {repository}") from None
+        except BotoCoreError as exc:
+            raise _refused(exc, f"look up {digest} in {repository}") from None
+        if time.monotonic() >= deadline:
+            raise UserError(
+                f"image {digest} did not reach {repository} within {timeout_s:.0f} s: check the bootstrap "
+                "stack's ECR replication from the image's account (`mlwf deploy --stack bootstrap`)"
+            )
+        if not waited:
+            say(f"waiting for image {digest} to be replicated to {repository}")
+            waited = True
+        sleep(10)

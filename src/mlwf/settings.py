@@ -11,13 +11,15 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal, TypeVar, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator, model_validator
 
 from mlwf.contract import ENVIRONMENT_TAG, PLATFORM, PLATFORM_TAG
 from mlwf.errors import UserError
+
+M = TypeVar("M", bound=BaseModel)
 
 Tier = Literal["dev", "staging", "prod"]
 TIERS: tuple[str, ...] = get_args(Tier)  # in promotion order
@@ -268,13 +270,12 @@ class Settings(Strict):
         }
 
 
-def load_settings(path: str | Path) -> Settings:
-    """Read and validate one settings file; UserError naming file, field and expectation."""
-    path = Path(path)
+def read_model(path: Path, model: type[M], what: str = "settings") -> M:
+    """A YAML file validated as ``model``; UserError naming the file, field and expectation."""
     try:
         document = yaml.safe_load(path.read_bytes().decode("utf-8"))
     except OSError as exc:
-        raise UserError(f"{path}: cannot read settings ({exc.strerror or exc})") from None
+        raise UserError(f"{path}: cannot read {what} ({exc.strerror or exc})") from None
     except UnicodeDecodeError as exc:
         raise UserError(f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})") from None
     except yaml.YAMLError as exc:
@@ -284,9 +285,15 @@ def load_settings(path: str | Path) -> Settings:
     if not isinstance(document, dict):
         raise UserError(f"{path}: expected a mapping of settings at the top level")
     try:
-        settings = Settings.model_validate(document)
+        return model.model_validate(document)
     except ValidationError as exc:
         raise UserError(f"{path}: " + "; ".join(_describe(e) for e in exc.errors())) from None
+
+
+def load_settings(path: str | Path) -> Settings:
+    """Read and validate one settings file; UserError naming file, field and expectation."""
+    path = Path(path)
+    settings = read_model(path, Settings)
     if settings.name != path.stem:
         raise UserError(f"{path}: name: expected {path.stem!r} (the file name), got {settings.name!r}")
     return settings

@@ -3,6 +3,7 @@
 import json
 
 import pulumi_aws as aws
+import pulumi_github as github_repository
 
 # S3: public ACL, everyone-allowed policy, partial public access block, no encryption, no TLS
 # rule, no versioning.
@@ -177,3 +178,14 @@ github = aws.iam.Role(
 aws.iam.RolePolicyAttachment(
     "github-deploy-admin", role=github.name, policy_arn="arn:aws:iam::aws:policy/AdministratorAccess"
 )
+# The same role may create roles with no permissions boundary (so it can mint an administrator).
+aws.iam.RolePolicy(
+    "github-deploy-iam",
+    role=github.id,
+    policy=json.dumps(
+        {"Statement": [{"Effect": "Allow", "Action": ["iam:CreateRole", "iam:PutRolePolicy"], "Resource": "*"}]}
+    ),
+)
+
+# GitHub: prod deployable from any branch, approved by nobody.
+github_repository.RepositoryEnvironment("prod", repository="platform", environment="prod")

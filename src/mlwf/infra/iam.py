@@ -9,6 +9,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from mlwf.delivery import boundary_arn
+
 
 def trust_policy(service: str, account: str, source_arn: str) -> str:
     """A role that only ``service`` (e.g. ``ecs-tasks.amazonaws.com``) may assume, and only on
@@ -54,9 +56,15 @@ def ecs_task_role(
     name: str, physical_name: str, statements: list[dict[str, Any]], settings: Any, opts: pulumi.ResourceOptions
 ) -> aws.iam.Role:
     """A role only this account's ECS tasks can assume, with exactly these statements as its
-    inline policy."""
+    inline policy, under the environment's permissions boundary (the bootstrap stack's)."""
     region, account = settings.region, settings.account_id
     trust = trust_policy(ECS_TASKS, account, f"arn:aws:ecs:{region}:{account}:*")
-    role = aws.iam.Role(name, name=physical_name, assume_role_policy=trust, opts=opts)
+    role = aws.iam.Role(
+        name,
+        name=physical_name,
+        assume_role_policy=trust,
+        permissions_boundary=boundary_arn(settings),
+        opts=opts,
+    )
     aws.iam.RolePolicy(name, role=role.id, policy=document(*statements), opts=opts)
     return role

@@ -16,6 +16,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from mlwf.delivery import boundary_arn
 from mlwf.infra.iam import LOG_WRITE, document, statement, trust_policy
 from mlwf.infra.keys import customer_key, key_policy, use_by_log_groups
 from mlwf.settings import Settings
@@ -215,6 +216,8 @@ class Network(pulumi.ComponentResource):
         )
         role = aws.iam.Role(
             "flow-logs",
+            name=f"{settings.name_prefix}-flow-logs",  # under the prefix the deploy role may manage
+            permissions_boundary=boundary_arn(settings),
             assume_role_policy=trust_policy(
                 "vpc-flow-logs.amazonaws.com",
                 settings.account_id,

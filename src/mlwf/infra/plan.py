@@ -197,6 +197,9 @@ class PlanMocks(pulumi.runtime.Mocks):
             state["repositoryUrl"] = f"{account}.dkr.ecr.{region}.amazonaws.com/{name}"
         elif args.typ == "aws:kms/key:Key":
             state.update(keyId=f"{args.name}-key-id", arn=f"arn:aws:kms:{region}:{account}:key/{args.name}-key-id")
+        elif args.typ == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
+            host = str(args.inputs.get("url", "")).removeprefix("https://")
+            state["arn"] = f"arn:aws:iam::{account}:oidc-provider/{host}"
         elif module == "iam":
             state["arn"] = f"arn:aws:iam::{account}:{kind}/{name}"
         elif args.typ == "aws:cloudwatch/logGroup:LogGroup":
@@ -298,6 +301,30 @@ def plan_environment(settings: Settings, stacks: list[str], repo_root: Path, ima
             plans.append(
                 StackPlan(settings.name, name, mocks.resources, exports, seconds=time.perf_counter() - started)
             )
+    return plans
+
+
+def plan_delivery(stacks: list[str], environments: list[Settings], repo_root: Path) -> list[StackPlan]:
+    """Plan the bootstrap stack of every account the given environments live in, and/or the
+    github stack. A plan's ``env`` is its Pulumi stack name (the account's ID, ``repository``)."""
+    from mlwf.delivery import load_delivery
+    from mlwf.infra.stacks import delivery_program, delivery_stack_name
+
+    delivery = load_delivery(repo_root)
+    plans: list[StackPlan] = []
+    for name in stacks:
+        accounts = dict.fromkeys(e.account_id for e in environments) if name == "bootstrap" else {"": None}
+        for account in accounts:
+            stack_name = delivery_stack_name(name, account)
+            settings = next((e for e in delivery.environments if e.account_id == account), delivery.image_home)
+            mocks = PlanMocks(settings, {})
+            started = time.perf_counter()
+
+            def program(name: str = name, stack_name: str = stack_name) -> dict[str, Any]:
+                return delivery_program(name, delivery, stack_name)
+
+            exports = run_program(program, mocks, f"mlwf-{name}", stack_name)
+            plans.append(StackPlan(stack_name, name, mocks.resources, exports, seconds=time.perf_counter() - started))
     return plans
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from mlwf.delivery import boundary_arn
 from mlwf.infra import grants
 from mlwf.infra.containers import container, fargate_task_definition
 from mlwf.infra.iam import ECS_TASKS, LOG_WRITE, document, statement, trust_policy
@@ -69,6 +70,7 @@ def schedule_reaper(
     scheduler_role = aws.iam.Role(
         "reaper-schedule",
         name=f"{settings.name_prefix}-reaper-schedule",
+        permissions_boundary=boundary_arn(settings),
         assume_role_policy=trust_policy(
             "scheduler.amazonaws.com", account, f"arn:aws:scheduler:{region}:{account}:schedule/default/{schedule_name}"
         ),

@@ -29,27 +29,30 @@ def _flatten(document: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def print_plans(plans: list[StackPlan], settings: list[Settings]) -> None:
     order = [s.name for s in settings]  # the environments in tier order
-    envs = sorted({p.env for p in plans}, key=lambda e: order.index(e) if e in order else len(order))
+    envs = sorted({p.env for p in plans}, key=lambda e: (order.index(e), "") if e in order else (len(order), e))
     by_stack: dict[str, dict[str, StackPlan]] = defaultdict(dict)
     for plan in plans:
         by_stack[plan.stack][plan.env] = plan
     for stack, per_env in by_stack.items():
         print(f"== {stack}")
+        columns = [e for e in envs if e in per_env]  # environments, or a delivery stack's accounts
         types = sorted({t for p in per_env.values() for t in p.counts()})
         width = max(len(t) for t in types)
-        print(f"   {'resource type':<{width}} " + " ".join(f"{e:>8}" for e in envs))
+
+        def row(label: str, values: list[Any], mark: str = "", width: int = width, columns: list[str] = columns) -> str:
+            cells = " ".join(f"{v:>{max(8, len(e))}}" for e, v in zip(columns, values, strict=True))
+            return f"   {label:<{width}} {cells}{mark}"
+
+        print(row("resource type", columns))
         for type_ in types:
-            counts = [per_env[e].counts().get(type_, 0) if e in per_env else 0 for e in envs]
-            mark = " *" if len(set(counts)) > 1 else ""
-            print(f"   {type_:<{width}} " + " ".join(f"{c:>8}" for c in counts) + mark)
-        print(
-            f"   {'total':<{width}} " + " ".join(f"{len(per_env[e].resources) if e in per_env else 0:>8}" for e in envs)
-        )
+            counts = [per_env[e].counts().get(type_, 0) for e in columns]
+            print(row(type_, counts, " *" if len(set(counts)) > 1 else ""))
+        print(row("total", [len(per_env[e].resources) for e in columns]))
         print()
-    if len(envs) > 1:
+    if len(settings) > 1:
         print("* differs between environments")
         print()
-        print("settings that differ: " + " / ".join(envs))
+        print("settings that differ: " + " / ".join(order))
         for key, values in settings_differences(settings):
             print(f"   {key}: " + " / ".join(str(v) for v in values))
         print()

@@ -49,17 +49,50 @@ STACKS: dict[str, StackSpec] = {
     )
 }
 ORDER: tuple[str, ...] = tuple(STACKS)  # already in dependency order
-IMAGE_STACKS = ("compute", "prefect-agent")
+IMAGE_STACKS = ("compute", "prefect-agent")  # their task definitions run the flow/Dask image
+# Stacks that are not an environment's: one per AWS account (named after it) and one per
+# repository, applied once by an administrator, planned only when named (`--stack bootstrap`).
+DELIVERY_STACKS: tuple[str, ...] = ("bootstrap", "github")
+GITHUB_STACK_NAME = "repository"
 
 
-def check_stacks(names: list[str] | None) -> list[str]:
-    """The named stacks in dependency order (all without names); one line naming an unknown one."""
+def check_stacks(names: list[str] | None, delivery: bool = False) -> list[str]:
+    """The named stacks in dependency order (the environment stacks without names); one line
+    naming an unknown one. With ``delivery``, the bootstrap and github stacks may be named too."""
     from mlwf.errors import UserError
 
-    unknown = [n for n in names or [] if n not in STACKS]
+    known = ORDER + DELIVERY_STACKS if delivery else ORDER
+    unknown = [n for n in names or [] if n not in known]
     if unknown:
-        raise UserError(f"unknown stack {unknown[0]!r} (known: {', '.join(ORDER)})")
-    return [n for n in ORDER if not names or n in names]  # their task definitions run the flow/Dask image
+        raise UserError(f"unknown stack {unknown[0]!r} (known: {', '.join(known)})")
+    return [n for n in known if n in (names or ORDER)]
+
+
+def delivery_stack_name(name: str, account_id: str) -> str:
+    """The Pulumi stack name of a delivery stack: the account's ID, or the repository's."""
+    return account_id if name == "bootstrap" else GITHUB_STACK_NAME
+
+
+def delivery_served(name: str, stack_name: str, environments: list[Any]) -> list[Any]:
+    """The environments a delivery stack serves, in tier order: the account's, or all of them.
+    Its policy config is ``config/<name>.json``, else the last one's tier's (the strictest)."""
+    return [e for e in environments if name == "github" or e.account_id == stack_name]
+
+
+def delivery_program(name: str, delivery: Any, stack_name: str) -> dict[str, Any]:
+    """The bootstrap program of the account ``stack_name``, or the github program."""
+    from mlwf.errors import UserError
+    from mlwf.infra.bootstrap import AccountContext, bootstrap_program
+    from mlwf.infra.github_repo import github_program
+
+    if name == "github":
+        return github_program(delivery)
+    accounts = delivery.accounts()
+    if stack_name not in accounts:
+        raise UserError(
+            f"bootstrap stack {stack_name!r}: name it after an environment's AWS account ({', '.join(accounts)})"
+        )
+    return bootstrap_program(AccountContext(delivery, stack_name))
 
 
 def build_context(
@@ -73,7 +106,14 @@ def build_context(
 
 
 def run(name: str, repo_root: Path = REPO_ROOT) -> None:
-    """Entry point of ``platform/<name>``: the Pulumi stack name is the environment name."""
+    """Entry point of ``platform/<name>``: the Pulumi stack name is the environment name (for
+    bootstrap the account's ID, for github ``repository``)."""
+    if name in DELIVERY_STACKS:
+        from mlwf.delivery import load_delivery
+
+        for key, value in delivery_program(name, load_delivery(repo_root), pulumi.get_stack()).items():
+            pulumi.export(key, value)
+        return
     spec = STACKS[name]
     settings = load_environment(pulumi.get_stack(), repo_root / "environments")
     config = pulumi.Config("mlwf")

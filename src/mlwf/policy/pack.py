@@ -11,6 +11,7 @@ from pulumi_policy import EnforcementLevel, Policy, PolicyPack
 
 from mlwf.errors import UserError
 from mlwf.policy import (
+    delivery_rules,
     ecs_rules,
     fsbp_rules,
     guard_rules,
@@ -34,6 +35,7 @@ POLICIES: list[Policy] = [
     *security_rules.POLICIES,
     *fsbp_rules.POLICIES,
     *guard_rules.POLICIES,
+    *delivery_rules.POLICIES,
 ]
 BY_NAME: dict[str, Policy] = {p.name: p for p in POLICIES}
 FAMILIES: dict[str, str] = {
@@ -45,6 +47,7 @@ FAMILIES: dict[str, str] = {
     **{p.name: "security" for p in security_rules.POLICIES},
     **{p.name: "fsbp" for p in fsbp_rules.POLICIES},
     **{p.name: "aws-guard" for p in guard_rules.POLICIES},
+    **{p.name: "delivery" for p in delivery_rules.POLICIES},
 }
 
 
