@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from mlwf.infra.plan import plan_environment
+from mlwf.infra.plan import PlannedResource, StackPlan, plan_delivery, plan_environment
 from mlwf.infra.stacks import ORDER
 from mlwf.rehearsal.cloud import EmulatedAWS, emulated_aws
 from mlwf.rehearsal.network import Connection, ConnectionWatch, Endpoint, GroupRule, dropped
-from mlwf.rehearsal.seed import NOT_SEEDED, Seeder, World
+from mlwf.rehearsal.seed import NOT_SEEDED, Seeder, World, outside
 from mlwf.rehearsal.tasks import SecretUnavailableError, resolve_secrets
 from mlwf.settings import load_environment
 
@@ -121,9 +121,10 @@ def test_the_watch_samples_until_stopped() -> None:
 
 @pytest.fixture(scope="module")
 def seeded() -> Iterator[tuple[EmulatedAWS, World, list[str]]]:
-    """prod's plan seeded on an emulated AWS, without one planned rule."""
+    """prod's plan seeded on an emulated AWS after its account's bootstrap stack, without one
+    planned rule."""
     settings = load_environment("prod", REPO / "environments")
-    plans = plan_environment(settings, list(ORDER), REPO)
+    plans = [*plan_delivery(["bootstrap"], [settings], REPO), *plan_environment(settings, list(ORDER), REPO)]
     types = sorted({r.type for p in plans for r in p.resources if r.custom})
     with emulated_aws(settings.account_id, settings.region) as aws:
         yield aws, Seeder(aws, drop_rules=frozenset({"scheduler-from-flows"})).seed(plans), types
@@ -136,10 +137,43 @@ def test_every_planned_resource_is_seeded_or_named_with_why(seeded: tuple[Emulat
         "not seeded: BucketLogging data: " + NOT_SEEDED["aws:s3/bucketLogging:BucketLogging"],
         "not seeded: BucketPolicy data, BucketPolicy access-logs: " + NOT_SEEDED["aws:s3/bucketPolicy:BucketPolicy"],
         "not seeded: SecurityGroupIngressRule scheduler-from-flows: left out by the scenario",
-        "not seeded: provider aws x4: a Pulumi provider, nothing in AWS",
+        "not seeded: provider aws x5: a Pulumi provider, nothing in AWS",
     ]
     assert "aws:ec2/vpcEndpoint:VpcEndpoint" in types
     assert "aws:ecr/repository:Repository" in types
+
+
+def test_roles_are_created_under_their_boundary_and_hold_nothing_outside_it(
+    seeded: tuple[EmulatedAWS, World, list[str]],
+) -> None:
+    """As in AWS: every environment role names the bootstrap's boundary, and its identity can
+    do only what the boundary allows too (moto evaluates no boundary: the seeder cuts the rest)."""
+    aws, world, _ = seeded
+    iam = aws.client("iam")
+    environment_roles = [name for name in world.roles if name.startswith("mlwf-prod-")]
+    assert len(environment_roles) >= 8
+    for name in environment_roles:
+        boundary = iam.get_role(RoleName=name)["Role"]["PermissionsBoundary"]["PermissionsBoundaryArn"]
+        assert boundary == "arn:aws:iam::333333333333:policy/mlwf-prod-boundary"
+    assert {"mlwf-github-deploy-prod", "mlwf-github-preview-prod"} <= set(world.roles), "bootstrap's, seeded first"
+    boundary = {"Statement": [{"Effect": "Allow", "Action": ["s3:GetObject", "ecs:Describe*"], "Resource": "*"}]}
+    granted = [{"Statement": [{"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "ecs:DescribeTasks"]}]}]
+    assert outside(granted, boundary) == ["s3:PutObject"]
+
+
+def test_a_role_whose_boundary_does_not_exist_fails_the_seeding(seeded: tuple[EmulatedAWS, World, list[str]]) -> None:
+    aws, _, _ = seeded
+    role = PlannedResource(
+        "aws:iam/role:Role",
+        "orphan",
+        {
+            "name": "mlwf-prod-orphan",
+            "assumeRolePolicy": "{}",
+            "permissionsBoundary": "arn:aws:iam::333333333333:policy/mlwf-prod-nothing",
+        },
+    )
+    with pytest.raises(RuntimeError, match=r"does not exist \(AWS refuses CreateRole: NoSuchEntity\)"):
+        Seeder(aws).seed([StackPlan("prod", "compute", [role])])
 
 
 def test_security_groups_hold_exactly_the_planned_rules(seeded: tuple[EmulatedAWS, World, list[str]]) -> None:

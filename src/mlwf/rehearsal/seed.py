@@ -10,13 +10,19 @@ read from the plan (`mlwf plan --json`'s resources), never written here a second
 and ARNs in one resource's inputs are replaced by the real ones of the resources they name.
 What is not seeded is listed with why (`NOT_SEEDED`, `World.unseeded`), never skipped in silence.
 
+The account's bootstrap stack is seeded first, as an administrator applies it first: GitHub's
+OIDC provider, the GitHub roles, the permissions boundaries, the image's replication. A role
+naming a boundary that does not exist fails the seeding, as CreateRole fails in AWS.
+
 Each role becomes an IAM user holding exactly the role's inline policies (moto cannot assume
 service-trusted roles), with non-S3/SQS resources widened to ``"*"`` (moto compares them with
-the literal ``"*"``).
+the literal ``"*"``), less every action its permissions boundary does not allow (moto evaluates
+no boundary; AWS allows only what both allow).
 """
 
 from __future__ import annotations
 
+import fnmatch
 import json
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
@@ -94,6 +100,8 @@ class Seeder:
         self.world = World()
         self._policies: dict[str, list[dict[str, Any]]] = defaultdict(list)  # role id -> documents
         self._role_ids: dict[str, tuple[str, str]] = {}  # role id -> (name, ARN)
+        self._boundaries: dict[str, dict[str, Any]] = {}  # policy ARN -> document (managed policies)
+        self._bounded: dict[str, str] = {}  # role name -> its boundary's ARN
         self._handlers: dict[str, Callable[[PlannedResource], None]] = {
             "aws:ec2/vpc:Vpc": self._vpc,
             "aws:ec2/subnet:Subnet": self._subnet,
@@ -122,6 +130,10 @@ class Seeder:
             "aws:kms/key:Key": self._key,
             "aws:kms/alias:Alias": self._alias,
             "aws:iam/role:Role": self._role,
+            "aws:iam/policy:Policy": self._managed_policy,
+            "aws:iam/openIdConnectProvider:OpenIdConnectProvider": self._oidc_provider,
+            "aws:ecr/replicationConfiguration:ReplicationConfiguration": self._replication,
+            "aws:ecr/registryPolicy:RegistryPolicy": self._registry_policy,
             "aws:iam/rolePolicy:RolePolicy": self._role_policy,
             "aws:secretsmanager/secret:Secret": self._secret,
             "aws:sqs/queue:Queue": self._queue,
@@ -430,12 +442,43 @@ class Seeder:
 
     def _role(self, r: PlannedResource) -> None:
         name = r.inputs.get("name", r.name)
-        role = self.aws.client("iam").create_role(RoleName=name, AssumeRolePolicyDocument=r.inputs["assumeRolePolicy"])[
-            "Role"
-        ]
+        bound: dict[str, str] = {}
+        boundary = self.sub(r.inputs.get("permissionsBoundary"))
+        if boundary:
+            if boundary not in self._boundaries:  # moto would take any ARN
+                raise RuntimeError(
+                    f"role {name}: its permissions boundary {boundary} does not exist (AWS refuses CreateRole: "
+                    "NoSuchEntity): is it the bootstrap stack's?"
+                )
+            bound = {"PermissionsBoundary": boundary}
+            self._bounded[name] = boundary
+        iam = self.aws.client("iam")
+        role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=r.inputs["assumeRolePolicy"], **bound)["Role"]
         self._map(r, name, role["Arn"])
         self._role_ids[r.id] = (name, role["Arn"])
         self.world.roles[name] = role["Arn"]
+
+    def _managed_policy(self, r: PlannedResource) -> None:
+        document = self._input(r, "policy")
+        policy = self.aws.client("iam").create_policy(PolicyName=r.inputs["name"], PolicyDocument=document)
+        arn = policy["Policy"]["Arn"]
+        self._map(r, arn, arn)
+        self._boundaries[arn] = json.loads(document)
+
+    def _oidc_provider(self, r: PlannedResource) -> None:
+        arn = self.aws.client("iam").create_open_id_connect_provider(
+            Url=r.inputs["url"], ClientIDList=r.inputs["clientIdLists"]
+        )["OpenIDConnectProviderArn"]
+        self._map(r, arn, arn)
+
+    def _replication(self, r: PlannedResource) -> None:
+        inputs = self.sub(r.inputs)
+        self.aws.client("ecr").put_replication_configuration(
+            replicationConfiguration=inputs["replicationConfiguration"]  # ECR's API spells it as the provider
+        )
+
+    def _registry_policy(self, r: PlannedResource) -> None:
+        self.aws.client("ecr").put_registry_policy(policyText=self._input(r, "policy"))
 
     def _role_policy(self, r: PlannedResource) -> None:
         self._policies[r.inputs["role"]].append(json.loads(self._input(r, "policy")))
@@ -547,7 +590,10 @@ class Seeder:
     def _create_identities(self) -> None:
         for role_id, (name, arn) in self._role_ids.items():
             self.world.policies[name] = self._policies.get(role_id, [])
-            self.world.identities[arn] = user_for_role(self.aws, name, name, self.withhold.get(name, []), self.world)
+            withheld = self.withhold.get(name, [])
+            if name in self._bounded:
+                withheld = withheld + outside(self.world.policies[name], self._boundaries[self._bounded[name]])
+            self.world.identities[arn] = user_for_role(self.aws, name, name, withheld, self.world)
 
 
 def api_name(key: str) -> str:
@@ -575,6 +621,21 @@ def lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
         return int(value) if isinstance(value, float) else value
 
     return dict(convert(rule))
+
+
+def outside(documents: list[dict[str, Any]], boundary: dict[str, Any]) -> list[str]:
+    """The actions ``documents`` allow that ``boundary`` allows on no resource (IAM wildcards)."""
+
+    def allowed(document: dict[str, Any]) -> list[str]:
+        return [str(a) for st in document["Statement"] if st["Effect"] == "Allow" for a in as_list(st["Action"])]
+
+    bounded = allowed(boundary)
+    granted = [a for document in documents for a in allowed(document)]
+    return sorted({a for a in granted if not any(fnmatch.fnmatchcase(a, b) for b in bounded)})
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
 
 
 def user_for_role(aws: EmulatedAWS, user: str, role: str, withheld: list[str], world: World) -> Credentials:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from mlwf.errors import UserError
 from mlwf.image import DOCKERFILE, REQUIREMENTS
-from mlwf.infra.plan import StackPlan, plan_environment
+from mlwf.infra.plan import StackPlan, plan_delivery, plan_environment
 from mlwf.infra.stacks import ORDER
 from mlwf.rehearsal import fargate
 from mlwf.rehearsal.cloud import Credentials, EmulatedAWS, emulated_aws, require_moto
@@ -201,13 +201,17 @@ def stage(
         settings = tweak(settings)
     started = time.monotonic()
     plans = plan_environment(settings, list(ORDER), repo)
-    say(f"planned {len(plans)} stacks of {env} ({sum(len(p.resources) for p in plans)} resources)")
+    (bootstrap,) = plan_delivery(["bootstrap"], [settings], repo)  # the account's, applied before
+    say(
+        f"planned {len(plans)} stacks of {env} ({sum(len(p.resources) for p in plans)} resources) "
+        f"and its account's bootstrap stack ({len(bootstrap.resources)})"
+    )
     (work / "tasks").mkdir(parents=True, exist_ok=True)
     prefect = PrefectServer.start(work / "prefect")
     say(f"Prefect server at {prefect.url}")
     try:
         with emulated_aws(settings.account_id, settings.region) as aws:
-            world = Seeder(aws, withhold).seed(plans)
+            world = Seeder(aws, withhold).seed([bootstrap, *plans])
             for line in world.not_seeded():
                 say(line)
             sandbox = fargate.prepare(repo, work, repo / DOCKERFILE, repo / REQUIREMENTS)
