@@ -32,7 +32,7 @@ def test_bench_runs_every_measurement_at_toy_sizes(sample_1995: Path, sample_dir
     ):
         assert key in results
     assert results["rows"]["scaling"] == [5_000, 20_000, 80_000]
-    assert results["plan"]["plans"] == 12
+    assert results["plan"]["plans"] == 16  # 4 stacks x 3 environments, bootstrap x 3 accounts, github
     assert results["scoring"]["platform"]["rows_per_s"] > 0
     assert results["out_of_core"]["error"] == ""
     assert results["out_of_core"]["workers_restarted"] == []

@@ -135,7 +135,7 @@ def test_every_planned_resource_is_seeded_or_named_with_why(seeded: tuple[Emulat
     assert world.seeded > 90
     assert sorted(world.not_seeded()) == [
         "not seeded: BucketLogging data: " + NOT_SEEDED["aws:s3/bucketLogging:BucketLogging"],
-        "not seeded: BucketPolicy data, BucketPolicy access-logs: " + NOT_SEEDED["aws:s3/bucketPolicy:BucketPolicy"],
+        "not seeded: BucketPolicy access-logs, BucketPolicy data: " + NOT_SEEDED["aws:s3/bucketPolicy:BucketPolicy"],
         "not seeded: SecurityGroupIngressRule scheduler-from-flows: left out by the scenario",
         "not seeded: provider aws x5: a Pulumi provider, nothing in AWS",
     ]

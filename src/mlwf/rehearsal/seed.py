@@ -82,7 +82,7 @@ class World:
         lines = []
         for why, resources in self.unseeded.items():
             counts = Counter(resources)
-            names = ", ".join(f"{n} x{c}" if c > 1 else n for n, c in counts.items())
+            names = ", ".join(f"{n} x{c}" if c > 1 else n for n, c in sorted(counts.items()))
             lines.append(f"not seeded: {names}: {why}")
         return lines
 
