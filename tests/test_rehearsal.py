@@ -8,6 +8,7 @@ never leaves 127.0.0.0/8."""
 from __future__ import annotations
 
 import asyncio
+import copy
 import dataclasses
 import json
 import os
@@ -97,6 +98,7 @@ def test_what_a_merge_does_completes_and_every_check_holds(rehearsed: tuple[list
         "every import resolved in the image",
         "security groups admit every connection between tasks",
         "IAM denied nothing",
+        "AWS's policy logic allows every request",
         "no secret in task definitions, requests or logs",
         "every task it started is STOPPED",
         "no task definition of ours left ACTIVE",
@@ -331,3 +333,148 @@ def test_a_killed_runs_leftovers_are_reaped(dev: Stage, killed_run: dict[str, An
         "reap", "--env", "staging", "--older-than", "0s", "--dry-run", credentials=dev.identity("reaper-task")
     )
     assert not [line for line in again.stdout.splitlines() if line.startswith("would reap: ")]
+
+
+# -- the judge's corpus: fatal mistakes, one per layer, judged on the recorded requests of the run --
+
+
+def _without(docs: Any, roles: tuple[str, ...], actions: set[str]) -> Any:
+    """The documents with ``actions`` taken out of the Allow statements of ``roles`` (by suffix)."""
+    identity = copy.deepcopy(docs.identity)
+    for name, documents in identity.items():
+        if name.endswith(roles):
+            for document in documents:
+                for st in document["Statement"]:
+                    if st["Effect"] == "Allow":
+                        listed = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+                        st["Action"] = [a for a in listed if a not in actions] or ["none:None"]
+    return dataclasses.replace(docs, identity=identity)
+
+
+def _edited(docs: Any, role: str, old: str, new: str) -> Any:
+    """The documents with ``old`` replaced by ``new`` in ``role``'s identity policies (as text)."""
+    identity = copy.deepcopy(docs.identity)
+    name = next(n for n in identity if n.endswith(role))
+    text = json.dumps(identity[name])
+    assert old in text
+    identity[name] = json.loads(text.replace(old, new))
+    return dataclasses.replace(docs, identity=identity)
+
+
+def _resource_policy(docs: Any, arn: str, document: dict[str, Any]) -> Any:
+    return dataclasses.replace(docs, resource_policies={**docs.resource_policies, arn: document})
+
+
+def _data_key(docs: Any) -> str:
+    return next(iter(docs.bucket_keys.values()))
+
+
+def _bucket(docs: Any) -> str:
+    return f"arn:aws:s3:::{next(iter(docs.bucket_keys))}"
+
+
+CORPUS = {
+    "S3 -> KMS: the data roles lose kms:GenerateDataKey and kms:Decrypt": (
+        lambda d: _without(d, ("dask-task", "flow-run-task"), {"kms:Decrypt", "kms:GenerateDataKey"}),
+        "kms:",
+        "S3 on its behalf",
+    ),
+    "the execution role's start path: no secretsmanager:GetSecretValue": (
+        lambda d: _without(d, ("flow-run-execution",), {"secretsmanager:GetSecretValue"}),
+        "secretsmanager:GetSecretValue",
+        "the ECS agent reading secrets",
+    ),
+    "a resource ARN outside S3/SQS: the worker's RunTask names another family": (
+        lambda d: _edited(d, "prefect-worker", "task-definition/mlwf-staging-flow-run:*", "task-definition/other:*"),
+        "ecs:RunTask",
+        "",
+    ),
+    "a condition: the flow run's ecs:cluster names another cluster": (
+        lambda d: _edited(d, "flow-run-task", '"ecs:cluster": "arn:', '"ecs:cluster": "arn:x'),
+        "ecs:",
+        "",
+    ),
+    "PassRole: the worker may not pass the flow-run roles": (
+        lambda d: _without(d, ("prefect-worker",), {"iam:PassRole"}),
+        "iam:PassRole",
+        "RunTask passing its roles",
+    ),
+    "a key policy that does not let the account's IAM policies count": (
+        lambda d: _resource_policy(
+            d,
+            _data_key(d),
+            {
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"AWS": "arn:aws:iam::999999999999:root"},
+                        "Action": "kms:*",
+                        "Resource": "*",
+                    }
+                ]
+            },
+        ),
+        "kms:",
+        "S3 on its behalf",
+    ),
+    "a bucket policy that denies the data roles": (
+        lambda d: _resource_policy(
+            d,
+            _bucket(d),
+            {
+                "Statement": [
+                    {"Effect": "Deny", "Principal": "*", "Action": "s3:GetObject", "Resource": _bucket(d) + "/*"}
+                ]
+            },
+        ),
+        "s3:GetObject",
+        "",
+    ),
+    "a permissions boundary without s3:PutObject": (
+        lambda d: dataclasses.replace(
+            d,
+            boundaries={
+                name: json.loads(json.dumps(b).replace('"s3:PutObject", ', "")) for name, b in d.boundaries.items()
+            },
+        ),
+        "s3:PutObject",
+        "",
+    ),
+}
+LAYERS = {
+    "S3 -> KMS": "the identity policy",
+    "the execution role's": "the identity policy",
+    "a resource ARN": "the identity policy",
+    "a condition": "the identity policy",
+    "PassRole": "the identity policy",
+    "a key policy": "the key policy",
+    "a bucket policy": "the resource policy (explicit deny)",
+    "a permissions boundary": "the permissions boundary",
+}
+
+
+@pytest.mark.parametrize("mistake", list(CORPUS))
+def test_a_fatal_mistake_fails_the_judgement_in_one_line_naming_the_layer(
+    dev: Stage, rehearsed: Any, mistake: str
+) -> None:
+    """Each mistake would fail a first real run; judged on the recorded requests of the run
+    (not a rerun), it is refused naming the principal, action, resource and layer."""
+    from mlwf.rehearsal.checks import documents
+    from mlwf.rehearsal.judge import judge, summary
+
+    mutate, action, by = CORPUS[mistake]
+    started = [task.definition_arn for task in dev.runner.tasks.values()]
+    clean = judge(list(dev.aws.requests), started, documents(dev))
+    assert not clean.refused, summary(clean)
+    assert not clean.unjudged, summary(clean)
+    result = judge(list(dev.aws.requests), started, mutate(documents(dev)))
+    layer = next(v for k, v in LAYERS.items() if mistake.startswith(k))
+    matching = [v for v in result.refused if v.call.action.startswith(action) and by in v.call.by]
+    assert matching, summary(result)
+    assert all(v.layer.startswith(layer) for v in matching), [v.layer for v in matching]
+    line = summary(result)
+    assert "\n" not in line
+    assert line.startswith(f"{len(result.refused)} of ")
+    first = result.refused[0]
+    assert f"{first.call.role} may not {first.call.action} on {first.call.resource}" in line
+    assert f"refused by {first.layer}" in line

@@ -161,6 +161,23 @@ def test_roles_are_created_under_their_boundary_and_hold_nothing_outside_it(
     assert outside(granted, boundary) == ["s3:PutObject"]
 
 
+def test_the_judges_documents_are_kept_by_real_arn(seeded: tuple[EmulatedAWS, World, list[str]]) -> None:
+    """The bucket, key and queue policies of the plan (the bucket's is not seeded into moto but is
+    judged), each bucket's and secret's key, each role's boundary: by the ARNs AWS gives them."""
+    aws, world, _ = seeded
+    kms = aws.client("kms")
+    keys = {k["KeyArn"] for k in kms.list_keys()["Keys"]}
+    assert set(world.bucket_keys) == {"mlwf-prod-data-333333333333"}
+    assert set(world.bucket_keys.values()) <= keys
+    assert set(world.secret_keys.values()) <= keys
+    assert len(world.secret_keys) == 1
+    policies = set(world.resource_policies)
+    assert {"arn:aws:s3:::mlwf-prod-data-333333333333", "arn:aws:s3:::mlwf-prod-access-logs-333333333333"} <= policies
+    assert {k for k in policies if k.startswith("arn:aws:kms:")} <= keys
+    assert any(k.startswith("arn:aws:sqs:us-east-1:333333333333:") for k in policies)
+    assert set(world.boundaries) >= {"mlwf-prod-flow-run-task", "mlwf-prod-dask-task"}
+
+
 def test_a_role_whose_boundary_does_not_exist_fails_the_seeding(seeded: tuple[EmulatedAWS, World, list[str]]) -> None:
     aws, _, _ = seeded
     role = PlannedResource(

@@ -102,6 +102,7 @@ BOUNDARY_UNSCOPED = [
     "ec2:DescribeSubnets",
     "ec2:DescribeVpcs",
     "ecs:ListAccountSettings",
+    "ecs:DescribeTaskDefinition",
     "secretsmanager:ListSecrets",
 ]
 IMAGE_PUSH = [

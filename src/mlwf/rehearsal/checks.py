@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from mlwf.contract import ENVIRONMENT_TAG, PLATFORM, PLATFORM_TAG
 from mlwf.rehearsal.dockerfile import unwritable_volumes
+from mlwf.rehearsal.judge import Documents, judge, summary
 from mlwf.rehearsal.network import Endpoint, dropped
 from mlwf.rehearsal.stage import API_KEY, Stage
 
@@ -27,6 +30,35 @@ def iam_denied_nothing(stage: Stage) -> Check:
     unique = list(dict.fromkeys(str(d) for d in denials))
     detail = "no request denied" if not denials else f"{len(denials)} denied: " + "; ".join(unique[:4])
     return Check("IAM denied nothing", not denials, detail)
+
+
+def documents(stage: Stage) -> Documents:
+    """What the judge reads, from the seeded world (the plan's documents, by real ARNs)."""
+    world, ecs = stage.world, stage.aws.client("ecs")
+    roles = {name: arn for name, arn in world.roles.items() if name in world.policies}
+
+    def described(arn: str) -> dict[str, Any]:
+        return dict(ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"])
+
+    return Documents(
+        stage.aws.account,
+        stage.aws.region,
+        roles,
+        world.policies,
+        world.boundaries,
+        world.resource_policies,
+        world.bucket_keys,
+        world.secret_keys,
+        functools.cache(described),
+    )
+
+
+def aws_would_allow_every_request(stage: Stage) -> Check:
+    """Every request of the run, and what AWS does on its behalf, judged as AWS judges it."""
+    started = [task.definition_arn for task in stage.runner.tasks.values()]
+    result = judge(list(stage.aws.requests), started, documents(stage))
+    ok = not result.unjudged and not result.refused
+    return Check("AWS's policy logic allows every request", ok, summary(result))
 
 
 SECRETS = (API_KEY, "PRIVATE KEY")  # the Prefect API key; a Dask certificate's key (PEM)
@@ -222,6 +254,7 @@ AFTER_THE_RUN = (
     imports_resolved_in_the_image,
     security_groups_allow_every_connection,
     iam_denied_nothing,
+    aws_would_allow_every_request,
     no_secret_anywhere,
     every_task_stopped,
     no_task_definition_left,

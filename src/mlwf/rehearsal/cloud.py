@@ -45,6 +45,37 @@ class Denial:
         return f"{self.user} may not {self.action} on {self.resource}"
 
 
+@dataclass(frozen=True)
+class Request:
+    """One request moto authorized (or denied): who, what, on which resource as moto names it
+    (the real ARN for S3; "*" for most other services), with the request's parameters."""
+
+    user: str
+    action: str
+    resource: str
+    params: dict[str, Any]
+    denied: bool
+
+
+def request_params(request: Any) -> dict[str, Any]:
+    """The parameters of a request moto is authorizing: the JSON body (ECS, KMS, Logs, Secrets
+    Manager, SSM, SQS), else the query or form parameters (EC2, IAM, STS), else the S3 path."""
+    import json
+
+    body = getattr(request, "_body", b"") or b""
+    if body[:1] == b"{":
+        try:
+            found = json.loads(body)
+            if isinstance(found, dict):
+                return found
+        except ValueError:
+            pass
+    data = dict(getattr(request, "_data", {}) or {})
+    return {k: v[0] if isinstance(v, list) and len(v) == 1 else v for k, v in data.items()} or {
+        "path": getattr(request, "_path", "")
+    }
+
+
 @dataclass
 class EmulatedAWS:
     """moto in this process. `endpoint` is what clients use as ``AWS_ENDPOINT_URL``."""
@@ -54,6 +85,7 @@ class EmulatedAWS:
     endpoint: str = ""
     admin: Credentials | None = None
     denials: list[Denial] = field(default_factory=list)
+    requests: list[Request] = field(default_factory=list)  # every request of an identity but the admin
     _server: Any = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -105,13 +137,20 @@ class EmulatedAWS:
         emulator = self
 
         def check(request: Any, resource: str) -> None:
+            user = str(getattr(request._access_key, "arn", "unknown")).rsplit("/", 1)[-1]
+            denied = False
             try:
                 original(request, resource)
             except Exception:
-                user = str(getattr(request._access_key, "arn", "unknown")).rsplit("/", 1)[-1]
+                denied = True
                 with emulator._lock:
                     emulator.denials.append(Denial(user, request._action, resource))
                 raise
+            finally:
+                if user != ADMIN:
+                    recorded = Request(user, request._action, resource, request_params(request), denied)
+                    with emulator._lock:
+                        emulator.requests.append(recorded)
 
         IAMRequestBase.check_action_permitted = check  # type: ignore[method-assign,assignment]
         self._restore_check = original

@@ -25,9 +25,9 @@ RUN_TIMEOUT_S = 900.0
 NOT_EMULATED = (
     "routes, NAT, VPC endpoints and the egress toward them (seeded, but tasks reach the emulated AWS and the "
     "Prefect API on loopback; connections between tasks are judged by their groups, from samples every second); "
-    "bucket policies; IAM conditions, and key, queue and "
-    "secret policies (moto's IAM checks identity policies only, and resources outside S3/SQS/IAM/STS as '*'); "
-    "what AWS does on a role's behalf (KMS for S3 and logs, the ECS agent's execution role, PassRole); "
+    "IAM at request time (every request is judged as AWS judges it after the run: a refused one ran as though "
+    "allowed before the check failed); services acting as themselves (Logs with the logs key, EventBridge into "
+    "the observer's queue); the deploy path's rights (flows deploy runs as an administrator); "
     "Fargate's capacity, start-up time and limits; the image as docker builds it (read from its Dockerfile)"
 )
 

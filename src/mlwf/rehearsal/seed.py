@@ -39,6 +39,7 @@ RULE_TYPES = (
 )
 ARN_CHECKED = ("s3", "sqs")  # services whose resource ARNs moto checks (the rest: "*" only)
 # What the plan creates that the rehearsal does not, and why (printed with every rehearsal).
+BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
 NOT_SEEDED = {
     "aws:s3/bucketPolicy:BucketPolicy": "moto applies a bucket policy's Deny without its conditions: the "
     "TLS-only policy would deny every request (and requests here are plain HTTP)",
@@ -69,6 +70,10 @@ class World:
     services: list[Service] = field(default_factory=list)
     task_definitions: list[str] = field(default_factory=list)
     policies: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # role name -> documents
+    boundaries: dict[str, dict[str, Any]] = field(default_factory=dict)  # role name -> its boundary
+    resource_policies: dict[str, dict[str, Any]] = field(default_factory=dict)  # real ARN -> bucket/key/queue policy
+    bucket_keys: dict[str, str] = field(default_factory=dict)  # bucket -> its SSE-KMS key's ARN
+    secret_keys: dict[str, str] = field(default_factory=dict)  # secret ARN -> its key's ARN
     group_rules: list[GroupRule] = field(default_factory=list)  # every planned security-group rule
     vpc_cidr: str = ""
     seeded: int = 0
@@ -150,6 +155,9 @@ class Seeder:
         for plan in plans:
             for resource in plan.resources:
                 handler = self._handlers.get(resource.type)
+                if resource.type == BUCKET_POLICY:  # not seeded (NOT_SEEDED), but judged (mlwf.rehearsal.judge)
+                    bucket = self._input(resource, "bucket")
+                    self.world.resource_policies[f"arn:aws:s3:::{bucket}"] = json.loads(self._input(resource, "policy"))
                 if resource.name in self.drop_rules and resource.type in RULE_TYPES:
                     self.world.unseeded.setdefault("left out by the scenario", []).append(label(resource))
                 elif handler is not None:
@@ -383,9 +391,12 @@ class Seeder:
             }
             for rule in self._input(r, "rules")
         ]
-        self.aws.client("s3").put_bucket_encryption(
-            Bucket=self._input(r, "bucket"), ServerSideEncryptionConfiguration={"Rules": rules}
-        )
+        bucket = self._input(r, "bucket")
+        self.aws.client("s3").put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": rules})
+        for planned in self._input(r, "rules"):
+            key = planned["applyServerSideEncryptionByDefault"].get("kmsMasterKeyId")
+            if key:
+                self.world.bucket_keys[bucket] = self._key_arn(key)
 
     def _versioning(self, r: PlannedResource) -> None:
         self.aws.client("s3").put_bucket_versioning(
@@ -439,6 +450,11 @@ class Seeder:
     def _key(self, r: PlannedResource) -> None:
         key = self.aws.client("kms").create_key(Description=r.inputs.get("description", r.name))["KeyMetadata"]
         self._map(r, key["KeyId"], key["Arn"])
+        if r.inputs.get("policy"):  # moto evaluates no key policy: the judge does
+            self.world.resource_policies[key["Arn"]] = json.loads(self._input(r, "policy"))
+
+    def _key_arn(self, key: str) -> str:
+        return str(self.aws.client("kms").describe_key(KeyId=key)["KeyMetadata"]["Arn"])
 
     def _role(self, r: PlannedResource) -> None:
         name = r.inputs.get("name", r.name)
@@ -452,6 +468,7 @@ class Seeder:
                 )
             bound = {"PermissionsBoundary": boundary}
             self._bounded[name] = boundary
+            self.world.boundaries[name] = self._boundaries[boundary]
         iam = self.aws.client("iam")
         role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=r.inputs["assumeRolePolicy"], **bound)["Role"]
         self._map(r, name, role["Arn"])
@@ -486,10 +503,11 @@ class Seeder:
     def _secret(self, r: PlannedResource) -> None:
         """Created empty, as the stack creates it: its value is put by an administrator
         (`mlwf secrets set`, which the stage runs); until then no task can start with it."""
-        secret = self.aws.client("secretsmanager").create_secret(
-            Name=r.inputs["name"], KmsKeyId=self._input(r, "kmsKeyId")
-        )
+        key = self._input(r, "kmsKeyId")
+        secret = self.aws.client("secretsmanager").create_secret(Name=r.inputs["name"], KmsKeyId=key)
         self._map(r, secret["ARN"])
+        if key:
+            self.world.secret_keys[secret["ARN"]] = self._key_arn(key)
 
     def _queue(self, r: PlannedResource) -> None:
         sqs = self.aws.client("sqs")
@@ -508,8 +526,11 @@ class Seeder:
         self._map(r, url, arn)
 
     def _queue_policy(self, r: PlannedResource) -> None:
-        self.aws.client("sqs").set_queue_attributes(
-            QueueUrl=self._input(r, "queueUrl"), Attributes={"Policy": self._input(r, "policy")}
+        url = self._input(r, "queueUrl")
+        self.aws.client("sqs").set_queue_attributes(QueueUrl=url, Attributes={"Policy": self._input(r, "policy")})
+        account, name = url.rstrip("/").split("/")[-2:]
+        self.world.resource_policies[f"arn:aws:sqs:{self.aws.region}:{account}:{name}"] = json.loads(
+            self._input(r, "policy")
         )
 
     def _rule(self, r: PlannedResource) -> None:
