@@ -6,6 +6,7 @@ AWS sets (ecs:cluster, ecs:CreateAction, iam:PassedToService, s3:prefix, kms:Via
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -199,3 +200,58 @@ def test_an_action_nobody_judges_fails_naming_it() -> None:
     result = judge([request("glue:StartJobRun", {})], [], docs([document()]))
     assert result.unjudged == ["glue:StartJobRun"]
     assert summary(result) == "no judge for glue:StartJobRun: add one to mlwf.rehearsal.judge"
+
+
+QUEUE = f"arn:aws:sqs:{REGION}:{ACCOUNT}:events"
+RULE = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/task-events"
+GROUP = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/dask"
+
+
+def test_services_acting_as_themselves_need_the_resource_policy_to_allow_them() -> None:
+    """EventBridge delivers to the queue only if the queue policy allows events.amazonaws.com for
+    this rule (aws:SourceArn); CloudWatch Logs uses the logs key only if the key policy allows the
+    logs service for this log group's encryption context."""
+    from mlwf.rehearsal.judge import service_calls
+
+    queue_policy = document(
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "events.amazonaws.com"},
+            "Action": "sqs:SendMessage",
+            "Resource": QUEUE,
+            "Condition": {"ArnEquals": {"aws:SourceArn": RULE}},
+        }
+    )
+    logs = f"logs.{REGION}.amazonaws.com"
+    key_policy_for_logs = document(
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": logs},
+            "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*"],
+            "Resource": "*",
+            "Condition": {
+                "ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:*"}
+            },
+        }
+    )
+    base = docs([document()], resource_policies={QUEUE: queue_policy, KEY: key_policy_for_logs})
+    base.log_group_keys[GROUP] = KEY
+    base.event_targets[RULE] = QUEUE
+    calls = service_calls(base)
+    assert {(c.role, c.action) for c in calls} >= {("events.amazonaws.com", "sqs:SendMessage"), (logs, "kms:Encrypt")}
+    assert all(authorize(c, base).allowed for c in calls)
+    other_rule = dataclasses.replace(base, event_targets={RULE + "-other": QUEUE})
+    (refused,) = [authorize(c, other_rule) for c in service_calls(other_rule) if c.action == "sqs:SendMessage"]
+    assert refused.layer == "the resource policy (the service is not allowed)"
+    no_logs = dataclasses.replace(
+        base, resource_policies={QUEUE: queue_policy, KEY: key_policy(f"arn:aws:iam::{ACCOUNT}:root")}
+    )
+    assert not any(authorize(c, no_logs).allowed for c in service_calls(no_logs) if c.role == logs)
+
+
+def test_grants_no_request_used_are_reported_per_role() -> None:
+    from mlwf.rehearsal.judge import unused
+
+    identity = [document(allow(["s3:GetObject", "s3:DeleteObject", "ec2:Describe*"], ["*"]))]
+    result = judge([request("s3:GetObject", {}, f"arn:aws:s3:::{BUCKET}/a")], [], docs(identity))
+    assert unused(result, docs(identity)) == {"runner": ["s3:DeleteObject"]}, "wildcards are not listed"

@@ -478,3 +478,11 @@ def test_a_fatal_mistake_fails_the_judgement_in_one_line_naming_the_layer(
     first = result.refused[0]
     assert f"{first.call.role} may not {first.call.action} on {first.call.resource}" in line
     assert f"refused by {first.layer}" in line
+
+
+def test_flows_are_deployed_and_smoked_with_the_deploy_roles_rights(dev: Stage, rehearsed: Any) -> None:
+    """As the deploy job holds it: the bootstrap stack's deploy role, judged like every role."""
+    deployer = "mlwf-github-deploy-staging"
+    actions = {r.action for r in dev.aws.requests if r.user == deployer}
+    assert "ssm:GetParameter" in actions, "the work pool's job variables, read by mlwf flows deploy"
+    assert not [d for d in dev.aws.denials if d.user == deployer]

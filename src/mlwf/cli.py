@@ -488,7 +488,7 @@ def _rehearse(args: argparse.Namespace) -> int:
     _ignore_leaked_pulumi_loops()
     result = rehearse(args.env, _repo_root(), args.keep, say=lambda line: print(line, flush=True))
     print()
-    for line in [*(r.line() for r in result.runs), *(c.line() for c in result.checks)]:
+    for line in [*(r.line() for r in result.runs), *(c.line() for c in result.checks), *result.notes]:
         print(line)
     print(f"not emulated: {NOT_EMULATED}")
     if args.keep:

@@ -10,7 +10,7 @@ from typing import Any
 
 from mlwf.contract import ENVIRONMENT_TAG, PLATFORM, PLATFORM_TAG
 from mlwf.rehearsal.dockerfile import unwritable_volumes
-from mlwf.rehearsal.judge import Documents, judge, summary
+from mlwf.rehearsal.judge import Documents, Judgement, judge, summary, unused
 from mlwf.rehearsal.network import Endpoint, dropped
 from mlwf.rehearsal.stage import API_KEY, Stage
 
@@ -50,15 +50,32 @@ def documents(stage: Stage) -> Documents:
         world.bucket_keys,
         world.secret_keys,
         functools.cache(described),
+        world.log_group_keys,
+        world.event_targets,
     )
+
+
+def judgement(stage: Stage) -> tuple[Judgement, Documents]:
+    """The run's requests (and every task's start) judged on the seeded world's documents."""
+    docs = documents(stage)
+    started = [task.definition_arn for task in stage.runner.tasks.values()]
+    return judge(list(stage.aws.requests), started, docs), docs
 
 
 def aws_would_allow_every_request(stage: Stage) -> Check:
     """Every request of the run, and what AWS does on its behalf, judged as AWS judges it."""
-    started = [task.definition_arn for task in stage.runner.tasks.values()]
-    result = judge(list(stage.aws.requests), started, documents(stage))
+    result, _ = judgement(stage)
     ok = not result.unjudged and not result.refused
     return Check("AWS's policy logic allows every request", ok, summary(result))
+
+
+def unused_grants(stage: Stage) -> list[str]:
+    """Per role, what its policies grant that no request of the run used: least privilege from
+    evidence (information: a grant this run did not exercise may still be needed)."""
+    result, docs = judgement(stage)
+    return [
+        f"granted, unused by this run: {role}: {', '.join(actions)}" for role, actions in unused(result, docs).items()
+    ]
 
 
 SECRETS = (API_KEY, "PRIVATE KEY")  # the Prefect API key; a Dask certificate's key (PEM)

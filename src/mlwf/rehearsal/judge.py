@@ -76,6 +76,8 @@ class Documents:
     bucket_keys: dict[str, str]  # bucket name -> key ARN
     secret_keys: dict[str, str]  # secret ARN -> key ARN
     task_definitions: Callable[[str], dict[str, Any]]  # ARN -> ECS's description
+    log_group_keys: dict[str, str] = field(default_factory=dict)  # log group ARN -> key ARN
+    event_targets: dict[str, str] = field(default_factory=dict)  # EventBridge rule ARN -> target ARN
 
 
 def _principalmapper() -> Any:
@@ -94,6 +96,8 @@ def _principalmapper() -> Any:
 def authorize(call: Call, docs: Documents) -> Verdict:
     """AWS's decision on ``call``, and the layer that refused it."""
     Node, Policy, query, local, Context = _principalmapper()
+    if call.role.endswith(".amazonaws.com"):
+        return _authorize_service(call, docs, local, Context)
     arn = docs.roles[call.role]
     policies = [Policy(f"{arn}/inline-{i}", f"inline-{i}", d) for i, d in enumerate(docs.identity.get(call.role, []))]
     boundary = docs.boundaries.get(call.role)
@@ -109,6 +113,46 @@ def authorize(call: Call, docs: Documents) -> Verdict:
     if allowed:
         return Verdict(call, "")
     return Verdict(call, _layer(call, node, context, resource_policy, docs, local, Context))
+
+
+def _authorize_service(call: Call, docs: Documents, local: Any, context_of: Any) -> Verdict:
+    """A service acting as itself (its service principal, no identity policy): only the target's
+    resource policy can allow it. Its statements naming the service are evaluated by
+    principalmapper's statement matching (action, resource, conditions)."""
+    policy = docs.resource_policies.get(_policy_home(call.resource)) or {"Statement": []}
+
+    def names_service(statement: dict[str, Any]) -> bool:
+        principal = statement.get("Principal")
+        services = principal.get("Service", []) if isinstance(principal, dict) else []
+        return call.role in (services if isinstance(services, list) else [services])
+
+    statements = [{k: v for k, v in st.items() if k != "Principal"} for st in policy["Statement"] if names_service(st)]
+    keys = context_of({"aws:SecureTransport": "true", "aws:SourceAccount": docs.account, **call.context})
+
+    def matches(effect: str) -> bool:
+        document = {"Version": "2012-10-17", "Statement": statements}
+        return bool(local.policy_has_matching_statement(document, effect, call.action, call.resource, keys))
+
+    if matches("Deny"):
+        return Verdict(call, "the resource policy (explicit deny)")
+    return Verdict(call, "" if matches("Allow") else "the resource policy (the service is not allowed)")
+
+
+def service_calls(docs: Documents) -> list[Call]:
+    """What services do as themselves for the stacks: CloudWatch Logs encrypting each log group
+    with its key; EventBridge delivering each rule's events to its queue."""
+    calls = []
+    logs = f"logs.{docs.region}.amazonaws.com"
+    for group, key in docs.log_group_keys.items():
+        context = {"kms:EncryptionContext:aws:logs:arn": group}
+        for action in ("kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:ReEncryptFrom"):
+            calls.append(Call(logs, action, key, context, f"CloudWatch Logs for {group.rsplit(':', 1)[-1]}"))
+    for rule, target in docs.event_targets.items():
+        if target.startswith("arn:aws:sqs:"):
+            calls.append(
+                Call("events.amazonaws.com", "sqs:SendMessage", target, {"aws:SourceArn": rule}, "EventBridge")
+            )
+    return calls
 
 
 def _layer(
@@ -345,6 +389,7 @@ def judge(requests: Iterable[Request], started: Iterable[str], docs: Documents) 
             result.unjudged.append(request.action)
             continue
         calls.update((repr(c), c) for c in found)
+    calls.update((repr(c), c) for c in service_calls(docs))
     for definition_arn in dict.fromkeys(started):
         definition = docs.task_definitions(definition_arn)
         execution = str(definition.get("executionRoleArn", "")).rsplit("/", 1)[-1]
@@ -353,6 +398,28 @@ def judge(requests: Iterable[Request], started: Iterable[str], docs: Documents) 
     result.verdicts = [authorize(call, docs) for call in calls.values()]
     result.unjudged = sorted(set(result.unjudged))
     return result
+
+
+def unused(result: Judgement, docs: Documents) -> dict[str, list[str]]:
+    """Per role, the actions its policies name that no allowed call of the run used (a grant
+    that may shrink, or one this run did not exercise: information, not a failure)."""
+    used: dict[str, set[str]] = {}
+    for verdict in result.verdicts:
+        if verdict.allowed:
+            used.setdefault(verdict.call.role, set()).add(verdict.call.action)
+    found = {}
+    for role, documents in docs.identity.items():
+        granted = {
+            str(a)
+            for d in documents
+            for st in d["Statement"]
+            if st["Effect"] == "Allow"
+            for a in (st["Action"] if isinstance(st["Action"], list) else [st["Action"]])
+        }
+        idle = sorted(a for a in granted if "*" not in a and a not in used.get(role, set()))
+        if idle and role in used:
+            found[role] = idle
+    return found
 
 
 def summary(result: Judgement) -> str:

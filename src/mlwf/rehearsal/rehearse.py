@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from mlwf.errors import UserError
-from mlwf.rehearsal.checks import Check, check
+from mlwf.rehearsal.checks import Check, check, unused_grants
+from mlwf.rehearsal.cloud import Credentials
 from mlwf.rehearsal.stage import Stage, stage
 
 RUN_TIMEOUT_S = 900.0
@@ -26,8 +27,7 @@ NOT_EMULATED = (
     "routes, NAT, VPC endpoints and the egress toward them (seeded, but tasks reach the emulated AWS and the "
     "Prefect API on loopback; connections between tasks are judged by their groups, from samples every second); "
     "IAM at request time (every request is judged as AWS judges it after the run: a refused one ran as though "
-    "allowed before the check failed); services acting as themselves (Logs with the logs key, EventBridge into "
-    "the observer's queue); the deploy path's rights (flows deploy runs as an administrator); "
+    "allowed, and a task its execution role could not start ran, before the check failed); "
     "Fargate's capacity, start-up time and limits; the image as docker builds it (read from its Dockerfile)"
 )
 
@@ -54,6 +54,7 @@ class Rehearsal:
     work: Path
     runs: list[Run] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # information: grants no request used
     seconds: float = 0.0
 
     @property
@@ -61,16 +62,23 @@ class Rehearsal:
         return bool(self.runs) and all(r.ok for r in self.runs) and bool(self.checks) and all(c.ok for c in self.checks)
 
 
+def deploy_role(current: Stage) -> Credentials:
+    """The environment's GitHub deploy role (the bootstrap stack's), as the deploy job holds it."""
+    from mlwf.delivery import deploy_role_name
+
+    return current.world.identity(deploy_role_name(current.settings))
+
+
 def deploy(current: Stage) -> None:
-    """`mlwf flows deploy --env ENV`, as the deploy job runs it (with a deploy role's rights)."""
-    result = current.mlwf("flows", "deploy", "--env", current.settings.name)
+    """`mlwf flows deploy --env ENV`, as the deploy job runs it (with the deploy role's rights)."""
+    result = current.mlwf("flows", "deploy", "--env", current.settings.name, credentials=deploy_role(current))
     if result.returncode != 0:
         raise UserError(f"mlwf flows deploy failed: {(result.stderr.strip().splitlines() or ['?'])[-1]}")
 
 
 def smoke(current: Stage) -> Run:
     """`mlwf flows smoke --env ENV`, as the deploy job runs it before the next environment."""
-    result = current.mlwf("flows", "smoke", "--env", current.settings.name)
+    result = current.mlwf("flows", "smoke", "--env", current.settings.name, credentials=deploy_role(current))
     last = (result.stdout.strip().splitlines() or result.stderr.strip().splitlines() or ["?"])[-1]
     return Run("mlwf flows smoke", "COMPLETED" if result.returncode == 0 else "FAILED", last)
 
@@ -148,6 +156,7 @@ def rehearse(env: str, repo: Path, keep: bool = False, say: Callable[[str], None
     try:
         with stage(env, repo, work, say=say) as current:
             result.runs, result.checks = perform(current, say)
+            result.notes = unused_grants(current)
     finally:
         if not keep:
             shutil.rmtree(work, ignore_errors=True)

@@ -74,6 +74,8 @@ class World:
     resource_policies: dict[str, dict[str, Any]] = field(default_factory=dict)  # real ARN -> bucket/key/queue policy
     bucket_keys: dict[str, str] = field(default_factory=dict)  # bucket -> its SSE-KMS key's ARN
     secret_keys: dict[str, str] = field(default_factory=dict)  # secret ARN -> its key's ARN
+    log_group_keys: dict[str, str] = field(default_factory=dict)  # log group ARN -> its key's ARN
+    event_targets: dict[str, str] = field(default_factory=dict)  # EventBridge rule ARN -> target ARN
     group_rules: list[GroupRule] = field(default_factory=list)  # every planned security-group rule
     vpc_cidr: str = ""
     seeded: int = 0
@@ -370,6 +372,8 @@ class Seeder:
         logs.put_retention_policy(logGroupName=name, retentionInDays=int(r.inputs["retentionInDays"]))
         arn = logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"][0]["arn"].removesuffix(":*")
         self._map(r, name, arn)
+        if key:
+            self.world.log_group_keys[arn] = self._key_arn(key)
 
     def _bucket(self, r: PlannedResource) -> None:
         bucket = r.inputs["bucket"]
@@ -540,9 +544,10 @@ class Seeder:
         self._map(r, r.inputs["name"], arn)
 
     def _target(self, r: PlannedResource) -> None:
-        self.aws.client("events").put_targets(
-            Rule=self._input(r, "rule"), Targets=[{"Id": r.inputs["targetId"], "Arn": self._input(r, "arn")}]
-        )
+        rule, target = self._input(r, "rule"), self._input(r, "arn")
+        events = self.aws.client("events")
+        events.put_targets(Rule=rule, Targets=[{"Id": r.inputs["targetId"], "Arn": target}])
+        self.world.event_targets[events.describe_rule(Name=rule)["Arn"]] = target
 
     def _task_definition(self, r: PlannedResource) -> None:
         inputs = self.sub(r.inputs)
