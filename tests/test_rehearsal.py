@@ -486,3 +486,35 @@ def test_flows_are_deployed_and_smoked_with_the_deploy_roles_rights(dev: Stage, 
     actions = {r.action for r in dev.aws.requests if r.user == deployer}
     assert "ssm:GetParameter" in actions, "the work pool's job variables, read by mlwf flows deploy"
     assert not [d for d in dev.aws.denials if d.user == deployer]
+
+
+def test_a_task_its_execution_role_cannot_start_stops_with_the_agents_reason(dev: Stage, rehearsed: Any) -> None:
+    """Judged when it starts, as the ECS agent is refused: a flow-run task whose execution role
+    may not read the API key's secret never runs; it STOPS with ResourceInitializationError."""
+    from mlwf.rehearsal.checks import documents
+    from mlwf.rehearsal.judge import start_refusal
+
+    assert dev.aws.admin is not None
+    runtime = runtime_of(dev, dev.aws.admin)
+    (definition,) = [arn for arn in dev.world.task_definitions if "task-definition/mlwf-staging-flow-run:" in arn]
+    mutated = _without(documents(dev), ("flow-run-execution",), {"secretsmanager:GetSecretValue"})
+    previous, before = dev.runner.admit, set(dev.runner.tasks)
+    dev.runner.admit = lambda arn: start_refusal(mutated.task_definitions(arn), mutated)
+    try:
+        ecs = dev.aws.client("ecs")
+        network = {"subnets": runtime.private_subnets, "securityGroups": [runtime.flow_security_group]}
+        (task,) = ecs.run_task(
+            cluster=runtime.cluster_arn,
+            taskDefinition=definition,
+            launchType="FARGATE",
+            networkConfiguration={"awsvpcConfiguration": network},
+        )["tasks"]
+        (stopped,) = ecs.describe_tasks(cluster=runtime.cluster_arn, tasks=[task["taskArn"]])["tasks"]
+    finally:
+        dev.runner.admit = previous
+    assert stopped["lastStatus"] == "STOPPED"
+    assert stopped["stoppedReason"].startswith(
+        "ResourceInitializationError: unable to pull secrets or registry auth: AccessDenied: "
+        "mlwf-staging-flow-run-execution is not authorized to perform secretsmanager:GetSecretValue on "
+    )
+    assert set(dev.runner.tasks) == before, "no process was started for it"

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
 
 from mlwf.contract import ENVIRONMENT_TAG, PLATFORM, PLATFORM_TAG
 from mlwf.rehearsal.dockerfile import unwritable_volumes
-from mlwf.rehearsal.judge import Documents, Judgement, judge, summary, unused
+from mlwf.rehearsal.judge import Documents, Judgement, documents_of, judge, summary, unused
 from mlwf.rehearsal.network import Endpoint, dropped
 from mlwf.rehearsal.stage import API_KEY, Stage
 
@@ -33,26 +31,8 @@ def iam_denied_nothing(stage: Stage) -> Check:
 
 
 def documents(stage: Stage) -> Documents:
-    """What the judge reads, from the seeded world (the plan's documents, by real ARNs)."""
-    world, ecs = stage.world, stage.aws.client("ecs")
-    roles = {name: arn for name, arn in world.roles.items() if name in world.policies}
-
-    def described(arn: str) -> dict[str, Any]:
-        return dict(ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"])
-
-    return Documents(
-        stage.aws.account,
-        stage.aws.region,
-        roles,
-        world.policies,
-        world.boundaries,
-        world.resource_policies,
-        world.bucket_keys,
-        world.secret_keys,
-        functools.cache(described),
-        world.log_group_keys,
-        world.event_targets,
-    )
+    """What the judge reads, from the stage's seeded world."""
+    return documents_of(stage.aws, stage.world)
 
 
 def judgement(stage: Stage) -> tuple[Judgement, Documents]:

@@ -15,6 +15,9 @@ rights for SSE-KMS objects; RunTask's tagging at creation and its PassRole of th
 execution roles; the ECS agent starting each task as its execution role (registry authorization
 and image pull, the awslogs stream, each `secrets` entry and its key).
 
+Each task's start is also judged when it starts (`start_refusal`): a task its execution role
+cannot start STOPS with the ECS agent's reason, as on Fargate.
+
 An action with no entry here fails the check (`Verdict.layer` "no judge"): never skipped in
 silence. A denial the client is known to survive is listed in `TOLERATED` with why.
 """
@@ -360,6 +363,58 @@ def agent_calls(role: str, definition: dict[str, Any], docs: Documents) -> list[
                 }
                 calls.append(Call(role, "kms:Decrypt", key, context, "Secrets Manager for the ECS agent"))
     return calls
+
+
+# What the ECS agent reports when the execution role may not do what starting a task needs (the
+# task STOPS with it): the first refused call's action, by prefix.
+START_REASONS = (
+    ("ecr:GetAuthorizationToken", "ResourceInitializationError: unable to pull secrets or registry auth"),
+    ("ecr:", "CannotPullContainerError: pull image manifest has been retried"),
+    ("logs:", "ResourceInitializationError: failed to validate logger args"),
+    ("secretsmanager:", "ResourceInitializationError: unable to pull secrets or registry auth"),
+    ("kms:", "ResourceInitializationError: unable to pull secrets or registry auth"),
+)
+
+
+def start_refusal(definition: dict[str, Any], docs: Documents) -> str | None:
+    """Why ECS would stop a task of ``definition`` before it starts (its execution role may not
+    pull the image, write its logs or read its secrets), as the agent says it; None if it starts."""
+    execution = str(definition.get("executionRoleArn", "")).rsplit("/", 1)[-1]
+    if execution not in docs.roles:
+        return None
+    for call in agent_calls(execution, definition, docs):
+        verdict = authorize(call, docs)
+        if not verdict.allowed:
+            reason = next(r for prefix, r in START_REASONS if call.action.startswith(prefix))
+            return (
+                f"{reason}: AccessDenied: {execution} is not authorized to perform {call.action} on "
+                f"{call.resource} (refused by {verdict.layer})"
+            )
+    return None
+
+
+def documents_of(aws: Any, world: Any) -> Documents:
+    """What the judge reads, from a seeded world (the plan's documents, by real ARNs)."""
+    import functools
+
+    ecs = aws.client("ecs")
+
+    def described(arn: str) -> dict[str, Any]:
+        return dict(ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"])
+
+    return Documents(
+        aws.account,
+        aws.region,
+        {name: arn for name, arn in world.roles.items() if name in world.policies},
+        world.policies,
+        world.boundaries,
+        world.resource_policies,
+        world.bucket_keys,
+        world.secret_keys,
+        functools.cache(described),
+        world.log_group_keys,
+        world.event_targets,
+    )
 
 
 @dataclass

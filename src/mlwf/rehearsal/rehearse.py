@@ -26,8 +26,8 @@ RUN_TIMEOUT_S = 900.0
 NOT_EMULATED = (
     "routes, NAT, VPC endpoints and the egress toward them (seeded, but tasks reach the emulated AWS and the "
     "Prefect API on loopback; connections between tasks are judged by their groups, from samples every second); "
-    "IAM at request time (every request is judged as AWS judges it after the run: a refused one ran as though "
-    "allowed, and a task its execution role could not start ran, before the check failed); "
+    "IAM at request time (every request is judged as AWS judges it after the run, a task's start when it "
+    "starts: a refused request ran as though allowed before the check failed); "
     "Fargate's capacity, start-up time and limits; the image as docker builds it (read from its Dockerfile)"
 )
 

@@ -24,6 +24,7 @@ from mlwf.infra.plan import StackPlan, plan_delivery, plan_environment
 from mlwf.infra.stacks import ORDER
 from mlwf.rehearsal import fargate
 from mlwf.rehearsal.cloud import Credentials, EmulatedAWS, emulated_aws, require_moto
+from mlwf.rehearsal.judge import documents_of, start_refusal
 from mlwf.rehearsal.network import ConnectionWatch
 from mlwf.rehearsal.seed import Seeder, World, user_for_role
 from mlwf.rehearsal.tasks import TaskRunner
@@ -215,7 +216,9 @@ def stage(
             for line in world.not_seeded():
                 say(line)
             sandbox = fargate.prepare(repo, work, repo / DOCKERFILE, repo / REQUIREMENTS)
+            docs = documents_of(aws, world)
             runner = TaskRunner(aws, world.identities, work / "tasks", sandbox)
+            runner.admit = lambda arn: start_refusal(docs.task_definitions(arn), docs)
             runner.install()
             aws.enforce_iam()
             say(

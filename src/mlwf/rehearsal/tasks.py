@@ -110,6 +110,9 @@ class TaskRunner:
     sandbox: Sandbox  # tasks run inside the image, as Fargate runs them
     tasks: dict[str, TaskProcess] = field(default_factory=dict)
     requests: list[RunTaskRequest] = field(default_factory=list)
+    # Why ECS would stop a task of this definition before it starts (its execution role's rights,
+    # judged as AWS judges them: mlwf.rehearsal.judge.start_refusal); None when it starts.
+    admit: Callable[[str], str | None] | None = None
     _next_host: int = 2
     _pids: dict[int, tuple[float, str | None]] = field(default_factory=dict)  # pid -> (start, task ID)
     _lock: threading.RLock = field(default_factory=threading.RLock)
@@ -193,6 +196,10 @@ class TaskRunner:
         command = list(override.get("command") or container.get("command") or [])
         if command and command[0] in DASK_COMMANDS:
             command += ["--host", address, "--dashboard-address", f"{address}:{DASK_COMMANDS[command[0]]}"]
+        refusal = self.admit(task.task_definition_arn) if self.admit is not None else None
+        if refusal:  # what the ECS agent reports: the task never starts
+            self._failed_to_start(task, refusal)
+            return
         try:
             env = self._environment(container, override, self.identities.get(role or ""))
         except SecretUnavailableError as exc:  # what the ECS agent reports: the task never starts
