@@ -255,3 +255,31 @@ def test_grants_no_request_used_are_reported_per_role() -> None:
     identity = [document(allow(["s3:GetObject", "s3:DeleteObject", "ec2:Describe*"], ["*"]))]
     result = judge([request("s3:GetObject", {}, f"arn:aws:s3:::{BUCKET}/a")], [], docs(identity))
     assert unused(result, docs(identity)) == {"runner": ["s3:DeleteObject"]}, "wildcards are not listed"
+
+
+def test_only_a_head_bucket_probe_refused_without_a_deny_is_survived() -> None:
+    listing = [document(allow(["s3:ListBucket"], [f"arn:aws:s3:::{BUCKET}"], {"StringLike": {"s3:prefix": ["raw/*"]}}))]
+    head = request("s3:ListBucket", {"Accept": "*/*"}, f"arn:aws:s3:::{BUCKET}")
+    listed = request("s3:ListBucket", {"list-type": "2", "prefix": "curated/"}, f"arn:aws:s3:::{BUCKET}")
+    result = judge([head, listed], [], docs(listing))
+    assert [v.call.by for v in result.tolerated] == ["HeadBucket, s3fs's bucket probe"]
+    assert [v.call.context for v in result.refused] == [{"s3:prefix": "curated/"}], (
+        "a listing outside the prefixes fails"
+    )
+    denied = [document(*listing[0]["Statement"], {**allow(["s3:ListBucket"], ["*"]), "Effect": "Deny"})]
+    assert len(judge([head], [], docs(denied)).refused) == 1, "an explicit deny is never survived"
+
+
+def test_a_resource_policy_naming_the_role_grants_only_within_its_boundary() -> None:
+    naming = document(
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": ROLE},
+            "Action": "s3:PutObject",
+            "Resource": f"arn:aws:s3:::{BUCKET}/*",
+        }
+    )
+    boundary = document(allow(["s3:GetObject"], ["*"]))
+    call = Call("runner", "s3:PutObject", f"arn:aws:s3:::{BUCKET}/a")
+    verdict = authorize(call, docs([document()], boundary, {f"arn:aws:s3:::{BUCKET}": naming}))
+    assert verdict.layer == "the permissions boundary"

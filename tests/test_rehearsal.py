@@ -518,3 +518,26 @@ def test_a_task_its_execution_role_cannot_start_stops_with_the_agents_reason(dev
         "mlwf-staging-flow-run-execution is not authorized to perform secretsmanager:GetSecretValue on "
     )
     assert set(dev.runner.tasks) == before, "no process was started for it"
+
+
+def test_least_privilege_from_evidence_lists_each_roles_unused_grants(dev: Stage, rehearsed: Any) -> None:
+    from mlwf.rehearsal.checks import unused_grants
+    from mlwf.rehearsal.rehearse import Rehearsal
+
+    unused = unused_grants(dev)
+    flow_run = unused["mlwf-staging-flow-run-task"]
+    assert "ecs:RunTask" not in flow_run, "used: it starts the Dask cluster"
+    assert "s3:DeleteObject" in flow_run, "granted for workloads that delete; this run deleted nothing"
+    result = Rehearsal("staging", Path("/nonexistent"), unused=unused)
+    document = json.loads(json.dumps(result.to_json()))
+    assert document["unused_grants"]["mlwf-staging-flow-run-task"] == flow_run
+    assert f"granted, unused by this run: mlwf-staging-flow-run-task: {', '.join(flow_run)}" in result.notes()
+
+
+def test_rehearse_refuses_a_json_file_in_a_missing_folder_before_any_work(tmp_path: Path) -> None:
+    argv = [MLWF, "rehearse", "--json", str(tmp_path / "missing" / "result.json")]
+    result = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"mlwf: error: --json {tmp_path}/missing/result.json: its folder does not exist"
+    ]

@@ -185,6 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
     rehearse = commands.add_parser("rehearse", help="the whole AWS path on an emulated AWS on this machine")
     rehearse.add_argument("--env", default="dev", help="an environment of environments/ (default: dev)")
     rehearse.add_argument("--keep", action="store_true", help="keep the working folder (task outputs, database)")
+    rehearse.add_argument(
+        "--json", type=Path, default=None, help="also write the result (runs, checks, unused grants) to this file"
+    )
 
     env = commands.add_parser("env", help="environment settings")
     env_commands = env.add_subparsers(dest="env_command", required=True, parser_class=_Parser)
@@ -486,10 +489,17 @@ def _rehearse(args: argparse.Namespace) -> int:
     from mlwf.rehearsal.rehearse import NOT_EMULATED, rehearse
 
     _ignore_leaked_pulumi_loops()
+    if args.json is not None and not args.json.resolve().parent.is_dir():  # before minutes of work
+        raise UserError(f"--json {args.json}: its folder does not exist")
     result = rehearse(args.env, _repo_root(), args.keep, say=lambda line: print(line, flush=True))
     print()
-    for line in [*(r.line() for r in result.runs), *(c.line() for c in result.checks), *result.notes]:
+    for line in [*(r.line() for r in result.runs), *(c.line() for c in result.checks), *result.notes()]:
         print(line)
+    if args.json is not None:
+        from mlwf.storage import write_json
+
+        write_json(str(args.json.resolve()), result.to_json())
+        print(f"result: {args.json}")
     print(f"not emulated: {NOT_EMULATED}")
     if args.keep:
         print(f"kept: {result.work}")

@@ -118,6 +118,11 @@ IMAGE_PUSH = [
 # Whatever a deploy role may do elsewhere, never these: push images or record their digests (the
 # build's), read or put the API key (an administrator's), strip a boundary.
 DEPLOY_DENIED = [
+    "ecr:SetRepositoryPolicy",  # who may push or pull, replication: the bootstrap's, not a deploy's
+    "ecr:DeleteRepositoryPolicy",
+    "ecr:PutRegistryPolicy",
+    "ecr:DeleteRegistryPolicy",
+    "ecr:PutReplicationConfiguration",
     "ecr:PutImage",
     "ecr:InitiateLayerUpload",
     "ecr:UploadLayerPart",
@@ -340,6 +345,7 @@ def bootstrap_program(context: AccountContext) -> dict[str, Any]:
         if destinations:
             aws.ecr.ReplicationConfiguration(
                 "image",
+                region=home.region,  # the image's registry, whatever region the provider has
                 replication_configuration=aws.ecr.ReplicationConfigurationReplicationConfigurationArgs(
                     rules=[
                         aws.ecr.ReplicationConfigurationReplicationConfigurationRuleArgs(

@@ -49,13 +49,11 @@ def aws_would_allow_every_request(stage: Stage) -> Check:
     return Check("AWS's policy logic allows every request", ok, summary(result))
 
 
-def unused_grants(stage: Stage) -> list[str]:
+def unused_grants(stage: Stage) -> dict[str, list[str]]:
     """Per role, what its policies grant that no request of the run used: least privilege from
     evidence (information: a grant this run did not exercise may still be needed)."""
     result, docs = judgement(stage)
-    return [
-        f"granted, unused by this run: {role}: {', '.join(actions)}" for role, actions in unused(result, docs).items()
-    ]
+    return unused(result, docs)
 
 
 SECRETS = (API_KEY, "PRIVATE KEY")  # the Prefect API key; a Dask certificate's key (PEM)

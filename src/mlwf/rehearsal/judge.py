@@ -33,9 +33,11 @@ from typing import Any
 from mlwf.rehearsal.cloud import Request
 
 # A request AWS would deny that the client survives: (action, why). Judged, shown, not failed.
+HEAD_BUCKET = "HeadBucket, s3fs's bucket probe"
 TOLERATED = {
-    "s3:ListBucket": "HeadBucket without a prefix: s3fs probes the bucket before writing and, refused, "
-    "falls back to GetBucketLocation (granted)",
+    # (action, what made the call): why the client survives AWS refusing it (never an explicit deny)
+    ("s3:ListBucket", HEAD_BUCKET): "it has no prefix; s3fs probes the bucket before writing and, "
+    "refused, falls back to GetBucketLocation (granted)",
 }
 
 
@@ -113,6 +115,14 @@ def authorize(call: Call, docs: Documents) -> Verdict:
     allowed = query.local_check_authorization_full(
         node, call.action, call.resource, Context(context), resource_policy, docs.account if resource_policy else None
     )
+    if (
+        allowed
+        and boundary
+        and not local.policy_has_matching_statement(
+            node.permissions_boundary, "Allow", call.action, call.resource, Context(context)
+        )
+    ):  # a resource policy naming the role grants only within its boundary (principalmapper skips it)
+        return Verdict(call, "the permissions boundary")
     if allowed:
         return Verdict(call, "")
     return Verdict(call, _layer(call, node, context, resource_policy, docs, local, Context))
@@ -124,8 +134,10 @@ def _authorize_service(call: Call, docs: Documents, local: Any, context_of: Any)
     principalmapper's statement matching (action, resource, conditions)."""
     policy = docs.resource_policies.get(_policy_home(call.resource)) or {"Statement": []}
 
-    def names_service(statement: dict[str, Any]) -> bool:
+    def names_service(statement: dict[str, Any]) -> bool:  # the service, or anyone ("*")
         principal = statement.get("Principal")
+        if principal == "*" or (isinstance(principal, dict) and principal.get("AWS") == "*"):
+            return True
         services = principal.get("Service", []) if isinstance(principal, dict) else []
         return call.role in (services if isinstance(services, list) else [services])
 
@@ -235,7 +247,9 @@ def _run_task(request: Request, docs: Documents) -> list[Call]:
             )
         )
     overrides = request.params.get("overrides") or {}
-    for role in {definition.get("taskRoleArn"), definition.get("executionRoleArn"), overrides.get("taskRoleArn")}:
+    roles = {definition.get("taskRoleArn"), definition.get("executionRoleArn")}
+    roles |= {overrides.get("taskRoleArn"), overrides.get("executionRoleArn")}
+    for role in roles:
         if role:
             passed = {"iam:PassedToService": "ecs-tasks.amazonaws.com"}
             calls.append(Call(request.user, "iam:PassRole", str(role), passed, "RunTask passing its roles"))
@@ -260,9 +274,10 @@ def _s3_object(request: Request, docs: Documents) -> list[Call]:
 
 def _s3_bucket(request: Request, docs: Documents) -> list[Call]:
     prefix = request.params.get("prefix")
-    return [
-        Call(request.user, request.action, request.resource, {"s3:prefix": str(prefix)} if prefix is not None else {})
-    ]
+    if prefix is None and "list-type" not in request.params and request.action == "s3:ListBucket":
+        return [Call(request.user, request.action, request.resource, by=HEAD_BUCKET)]  # authorized as ListBucket
+    context = {"s3:prefix": str(prefix)} if prefix is not None else {}
+    return [Call(request.user, request.action, request.resource, context)]
 
 
 def _as_is(request: Request, docs: Documents) -> list[Call]:
@@ -291,7 +306,10 @@ def _secret(request: Request, docs: Documents) -> list[Call]:
     arn = (
         name if name.startswith("arn:") else f"arn:aws:secretsmanager:{docs.region}:{docs.account}:secret:{name}-AbCdEf"
     )
-    return [Call(request.user, request.action, arn)]
+    calls = [Call(request.user, request.action, arn)]
+    if request.action == "secretsmanager:CreateSecret" and request.params.get("Tags"):
+        calls.append(Call(request.user, "secretsmanager:TagResource", arn, by="CreateSecret's tags"))
+    return calls
 
 
 HANDLERS: dict[str, Callable[[Request, Documents], list[Call]]] = {
@@ -322,7 +340,6 @@ UNSCOPED = {
     "ecs:ListAccountSettings",
     "ecr:GetAuthorizationToken",
     "secretsmanager:ListSecrets",
-    "logs:DescribeLogStreams",
 }
 
 
@@ -380,8 +397,10 @@ def start_refusal(definition: dict[str, Any], docs: Documents) -> str | None:
     """Why ECS would stop a task of ``definition`` before it starts (its execution role may not
     pull the image, write its logs or read its secrets), as the agent says it; None if it starts."""
     execution = str(definition.get("executionRoleArn", "")).rsplit("/", 1)[-1]
+    if not execution:
+        return None  # nothing the agent does as a role (a public image, no awslogs, no secrets)
     if execution not in docs.roles:
-        return None
+        return f"CannotPullContainerError: no judge for the execution role {execution}: not seeded"
     for call in agent_calls(execution, definition, docs):
         verdict = authorize(call, docs)
         if not verdict.allowed:
@@ -424,11 +443,15 @@ class Judgement:
 
     @property
     def refused(self) -> list[Verdict]:
-        return [v for v in self.verdicts if not v.allowed and v.call.action not in TOLERATED]
+        return [v for v in self.verdicts if not v.allowed and not _survived(v)]
 
     @property
     def tolerated(self) -> list[Verdict]:
-        return [v for v in self.verdicts if not v.allowed and v.call.action in TOLERATED]
+        return [v for v in self.verdicts if not v.allowed and _survived(v)]
+
+
+def _survived(verdict: Verdict) -> bool:
+    return (verdict.call.action, verdict.call.by) in TOLERATED and "explicit deny" not in verdict.layer
 
 
 def judge(requests: Iterable[Request], started: Iterable[str], docs: Documents) -> Judgement:
@@ -450,6 +473,8 @@ def judge(requests: Iterable[Request], started: Iterable[str], docs: Documents) 
         execution = str(definition.get("executionRoleArn", "")).rsplit("/", 1)[-1]
         if execution in docs.roles:
             calls.update((repr(c), c) for c in agent_calls(execution, definition, docs))
+        else:  # never let a start through unjudged
+            result.unjudged.append(f"the start of {definition_arn} (execution role {execution or 'none'} not seeded)")
     result.verdicts = [authorize(call, docs) for call in calls.values()]
     result.unjudged = sorted(set(result.unjudged))
     return result

@@ -54,8 +54,22 @@ class Rehearsal:
     work: Path
     runs: list[Run] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)  # information: grants no request used
+    unused: dict[str, list[str]] = field(default_factory=dict)  # role -> granted actions no request used
     seconds: float = 0.0
+
+    def notes(self) -> list[str]:
+        """Information after the checks: per role, the grants no request of the run used."""
+        return [f"granted, unused by this run: {role}: {', '.join(actions)}" for role, actions in self.unused.items()]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "env": self.env,
+            "passed": self.passed,
+            "seconds": round(self.seconds, 1),
+            "runs": [{"name": r.name, "state": r.state, "message": r.message} for r in self.runs],
+            "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in self.checks],
+            "unused_grants": self.unused,
+        }
 
     @property
     def passed(self) -> bool:
@@ -156,7 +170,7 @@ def rehearse(env: str, repo: Path, keep: bool = False, say: Callable[[str], None
     try:
         with stage(env, repo, work, say=say) as current:
             result.runs, result.checks = perform(current, say)
-            result.notes = unused_grants(current)
+            result.unused = unused_grants(current)
     finally:
         if not keep:
             shutil.rmtree(work, ignore_errors=True)
