@@ -247,7 +247,10 @@ class TaskRunner:
         ec2 = ec2_backends[backend.account_id][task.region_name]
         for attachment in task.attachments:
             details = {d["name"]: d for d in attachment["details"]}
-            eni = ec2.get_network_interface(details["networkInterfaceId"]["value"])
+            eni_id = details["networkInterfaceId"]["value"]
+            # moto's get_network_interface iterates its ENIs while a concurrent RunTask adds one
+            # ("dictionary changed size during iteration"); list() copies them atomically.
+            eni = next(e for e in list(ec2.enis.values()) if e.id == eni_id)
             dns = f"ip-{address.replace('.', '-')}.ec2.internal"
             eni.private_ip_address = address
             eni.private_ip_addresses = [{"Primary": True, "PrivateIpAddress": address, "PrivateDnsName": dns}]
