@@ -335,6 +335,52 @@ def test_a_killed_runs_leftovers_are_reaped(dev: Stage, killed_run: dict[str, An
     assert not [line for line in again.stdout.splitlines() if line.startswith("would reap: ")]
 
 
+def flow_run_logs(current: Stage, flow_run_id: str) -> list[str]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    async def read() -> list[str]:
+        async with get_client() as client:
+            logs = await client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
+            return [entry.message for entry in logs]
+
+    with temporary_settings({PREFECT_API_URL: current.prefect.url}):
+        return asyncio.run(read())
+
+
+def test_a_flow_run_its_execution_role_cannot_start_ends_crashed_with_the_agents_line(
+    dev: Stage, worker: list[str]
+) -> None:
+    """The whole chain as on Fargate: the worker's RunTask succeeds, the ECS agent is refused the API
+    key's secret, the task STOPS with TaskFailedToStart, and Prefect's observer (through the
+    EventBridge queue) marks the run Crashed and logs the agent's reason on it."""
+    from prefect.client.schemas.objects import StateType
+
+    from mlwf.rehearsal.checks import documents
+    from mlwf.rehearsal.judge import start_refusal
+
+    mutated = _without(documents(dev), ("flow-run-execution",), {"secretsmanager:GetSecretValue"})
+    previous, before = dev.runner.admit, set(dev.runner.tasks)
+    dev.runner.admit = lambda arn: start_refusal(mutated.task_definitions(arn), mutated)
+    try:
+        flow_run_id = run_pipeline(dev)
+        wait_for(lambda: flow_run_state(dev, flow_run_id).type == StateType.CRASHED, 180, "Crashed")
+    finally:
+        dev.runner.admit = previous
+    assert set(dev.runner.tasks) == before, "no process was started for it"
+    state = flow_run_state(dev, flow_run_id)
+    assert state.message == "The following containers stopped with a non-zero exit code: ['prefect']"
+
+    def agent_lines() -> list[str]:  # the observer's logs reach the API in batches
+        return [m for m in flow_run_logs(dev, flow_run_id) if m.startswith("ECS task failed to start: ")]
+
+    wait_for(agent_lines, 60, "the observer's log of the agent's reason on the run")
+    agent = agent_lines()
+    assert "ResourceInitializationError: unable to pull secrets or registry auth: AccessDenied: " in agent[0]
+    assert "mlwf-staging-flow-run-execution is not authorized to perform secretsmanager:GetSecretValue" in agent[0]
+
+
 # -- the judge's corpus: fatal mistakes, one per layer, judged on the recorded requests of the run --
 
 

@@ -312,7 +312,16 @@ def _secret(request: Request, docs: Documents) -> list[Call]:
     return calls
 
 
+def _log_stream(request: Request, docs: Documents) -> list[Call]:
+    """A log stream's events (Prefect's observer forwards a crashed task's output to its run)."""
+    group = str(request.params.get("logGroupName") or request.params.get("logGroupIdentifier"))
+    group = group.split(":log-group:", 1)[-1] if group.startswith("arn:") else group
+    stream = f"arn:aws:logs:{docs.region}:{docs.account}:log-group:{group}:log-stream:{request.params['logStreamName']}"
+    return [Call(request.user, request.action, stream)]
+
+
 HANDLERS: dict[str, Callable[[Request, Documents], list[Call]]] = {
+    "logs:GetLogEvents": _log_stream,
     "ecs:RunTask": _run_task,
     "ecs:DescribeTasks": _task_calls,
     "ecs:StopTask": _task_calls,

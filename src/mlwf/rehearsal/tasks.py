@@ -275,7 +275,11 @@ class TaskRunner:
         with self._lock:
             task.last_status = task.desired_status = "STOPPED"
             task.stop_code, task.stopped_reason = "TaskFailedToStart", reason
-            task.containers[0].last_status = "STOPPED"
+            container = task.containers[0]
+            container.last_status = "STOPPED"
+            # a container that never ran has no exit code (moto's default is 0, which reads as a
+            # success: Prefect's observer would then leave the flow run Pending for ever)
+            container.exitCode = container.exit_code = None
         log.error("task %s failed to start: %s", task.id, reason)
         self._publish(task)
 
@@ -367,7 +371,11 @@ class TaskRunner:
                     "name": container.name,
                     "lastStatus": container.last_status,
                     "taskArn": task.task_arn,
-                    **({"exitCode": container.exitCode} if container.last_status == "STOPPED" else {}),
+                    **(
+                        {"exitCode": container.exitCode}
+                        if container.last_status == "STOPPED" and container.exitCode is not None
+                        else {}
+                    ),
                 }
             ],
             "updatedAt": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
