@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlwf.errors import DecayedError, RefusedError
 from mlwf.runtime import LOCAL, resolve
 from mlwf.settings import Settings
 
@@ -65,3 +66,23 @@ def cluster(
     runtime = resolve(env, data_root, environments_dir)
     with dask_client(runtime.cluster_spec(flow_run_id(), max_workers)) as client:
         yield Run(client, runtime.env, runtime.data_root, runtime.settings)
+
+
+def refused(message: str, details: dict[str, Any] | None = None) -> Any:
+    """The final state of a run whose result a check refused to publish (a model the promotion
+    gate refused): FAILED, named "Refused", one line; the "refused" alert fires on it. Calling
+    the flow in process raises `mlwf.errors.RefusedError` with ``details``."""
+    return _failed("Refused", RefusedError(message, details))
+
+
+def decayed(message: str, details: dict[str, Any] | None = None) -> Any:
+    """The final state of a run whose serving model is worse than the constant baseline on the
+    newest rows: FAILED, named "Decayed", one line; the "decayed" alert fires on it. In process
+    it raises `mlwf.errors.DecayedError`."""
+    return _failed("Decayed", DecayedError(message, details))
+
+
+def _failed(name: str, error: RefusedError) -> Any:
+    from prefect.states import Failed
+
+    return Failed(name=name, message=str(error), data=error)

@@ -92,6 +92,14 @@ def build_parser() -> argparse.ArgumentParser:
     flows_commands = flows.add_subparsers(dest="flows_command", required=True, parser_class=_Parser)
     flows_deploy = flows_commands.add_parser("deploy", help="create or update every flow's deployment (idempotent)")
     flows_deploy.add_argument("--env", required=True, help="an environment of environments/, or local")
+    flows_deploy.add_argument(
+        "--notify",
+        action="append",
+        default=[],
+        metavar="BLOCK",
+        help="with --env local: send alerts to this Prefect notification block (type-slug/name; repeatable); "
+        "other environments read alerts.notify from their settings",
+    )
     flows_smoke = flows_commands.add_parser("smoke", help="run every workload's smoke deployment and wait")
     flows_smoke.add_argument("--env", required=True, help="an environment of environments/, or local")
     flows_smoke.add_argument(
@@ -182,6 +190,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     secrets_set.add_argument("--env", required=True, help="an environment of environments/")
 
+    alerts = commands.add_parser("alerts", help="where the alerts of `mlwf flows deploy` are delivered")
+    alerts_commands = alerts.add_subparsers(dest="alerts_command", required=True, parser_class=_Parser)
+    webhook = alerts_commands.add_parser(
+        "webhook",
+        help="save a webhook (its URL read from standard input, e.g. a Slack incoming webhook) as a Prefect "
+        "notification block in the workspace of PREFECT_API_URL",
+    )
+    webhook.add_argument("name", help="the block's name; list custom-webhook/NAME in alerts.notify")
+
     rehearse = commands.add_parser("rehearse", help="the whole AWS path on an emulated AWS on this machine")
     rehearse.add_argument("--env", default="dev", help="an environment of environments/ (default: dev)")
     rehearse.add_argument("--keep", action="store_true", help="keep the working folder (task outputs, database)")
@@ -237,6 +254,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _rehearse(args)
         if args.command == "secrets":
             return _secrets_set(args)
+        if args.command == "alerts":
+            return _alerts_webhook(args)
     except RefusedError as exc:
         print(f"mlwf: {_one_line(exc)}", file=sys.stderr)
         return EXIT_REFUSED
@@ -315,15 +334,33 @@ def _flows(args: argparse.Namespace) -> int:
     repo = _repo_root()
     if args.flows_command == "smoke":
         return _smoke(args, repo)
-    if args.env == "local":
-        target = deployments.local_target(repo)
-    else:
-        from mlwf.settings import load_environment
+    from mlwf.settings import AlertSettings, load_environment
 
+    if args.env == "local":
+        target = deployments.local_target(repo, AlertSettings(notify=args.notify))
+    elif args.notify:
+        raise UserError(f"--notify is for --env local: {args.env} sends alerts where its alerts.notify says")
+    else:
         settings = load_environment(args.env, repo / "environments")
-        target = deployments.aws_target(args.env, settings.prefect.work_pool, deployments.read_job_variables(settings))
-    for name, deployment_id in deployments.deploy_flows(target, repo).items():
+        variables = deployments.read_job_variables(settings)
+        target = deployments.aws_target(args.env, settings.prefect.work_pool, variables, settings.alerts)
+    deployed = deployments.deploy_flows(target, repo)
+    for name, deployment_id in deployed.deployments.items():
         print(f"deployed {name} ({deployment_id}) on {target.work_pool}")
+    for line in deployed.alerts or [f"no alerts: {args.env} lists no destination (alerts.notify)"]:
+        print(line)
+    return 0
+
+
+def _alerts_webhook(args: argparse.Namespace) -> int:
+    import getpass
+
+    from mlwf.alerts import save_webhook
+
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    url = getpass.getpass("webhook URL: ") if sys.stdin.isatty() else sys.stdin.read()
+    entry = save_webhook(args.name, url.strip())
+    print(f"saved {entry}: list it in an environment's alerts.notify (the URL is kept as a secret of the block)")
     return 0
 
 
@@ -642,7 +679,12 @@ def _not_a_user_error(record: logging.LogRecord) -> bool:
     exception with its traceback, then the final state, and the CLI prints the one line."""
     if record.exc_info and isinstance(record.exc_info[1], UserError):
         return False
-    if record.levelno < logging.ERROR or "Finished in state Failed" not in (message := record.getMessage()):
+    if record.levelno < logging.ERROR:
+        return True
+    message = record.getMessage()
+    if message.startswith(("Finished in state Refused(", "Finished in state Decayed(")):
+        return False  # the CLI prints the state's line
+    if "Finished in state Failed" not in message:
         return True
     return not any(f"{name}:" in message for name in _user_error_names(UserError))
 

@@ -1,8 +1,9 @@
 """Every workload's flows as Prefect deployments on an environment's work pool, created or
-updated idempotently (`mlwf flows deploy --env ENV`), and the smoke runs that gate a promotion
-(`mlwf flows smoke --env ENV`). The workloads are discovered from ``workflows/*/workload.py``
-(`mlwf.workloads`); their flows are loaded by path and deployed with file entrypoints, run from
-the working directory (the image's, or this checkout).
+updated idempotently with the environment's alerts (`mlwf flows deploy --env ENV`; the alerts
+are `mlwf.alerts`), and the smoke runs that gate a promotion (`mlwf flows smoke --env ENV`). The
+workloads are discovered from ``workflows/*/workload.py`` (`mlwf.workloads`); their flows are
+loaded by path and deployed with file entrypoints, run from the working directory (the image's,
+or this checkout).
 
 AWS environments deploy to their ECS work pool with the job variables the prefect-agent stack
 publishes (`mlwf.infra.flow_runs`: the pre-registered flow-run task definition, the cluster, the
@@ -26,8 +27,10 @@ from prefect.client.schemas.schedules import CronSchedule
 from prefect.exceptions import ObjectNotFound
 from prefect.utilities.callables import parameter_schema
 
+from mlwf import alerts
 from mlwf.contract import SMOKE_ROOT
 from mlwf.errors import UserError
+from mlwf.settings import AlertSettings
 from mlwf.workloads import Deployment, Workload, discover
 
 
@@ -40,6 +43,13 @@ class Target:
     pool_type: str
     working_dir: str  # relative: against where the run starts (an ECS task starts in the image's WORKDIR)
     job_variables: dict[str, Any] = field(default_factory=dict)
+    alerts: AlertSettings = field(default_factory=AlertSettings)  # deployed with the flows (`mlwf.alerts`)
+
+
+@dataclass(frozen=True)
+class Deployed:
+    deployments: dict[str, str]  # "<flow>/<env>" -> deployment ID
+    alerts: list[str]  # one line per automation created, updated or removed
 
 
 def default_base_job_template(pool_type: str) -> dict[str, Any]:
@@ -94,10 +104,11 @@ def _flows(repo_root: Path) -> list[tuple[Workload, Deployment, Flow[Any, Any]]]
     return found
 
 
-async def _deploy(target: Target, repo_root: Path) -> dict[str, str]:
+async def _deploy(target: Target, repo_root: Path) -> Deployed:
     flows = _flows(repo_root)  # every flow loads before anything is written
     ids = {}
     async with get_client() as client:
+        destinations = await alerts.resolve_destinations(client, target.alerts)  # before anything is written
         await _ensure_pool(client, target)
         for workload, spec, flow in flows:
             flow_id = await client.create_flow(flow)
@@ -120,11 +131,13 @@ async def _deploy(target: Target, repo_root: Path) -> dict[str, str]:
                 tags=["ml-workflows", target.env, f"workload:{workload.name}"],
             )
             ids[f"{flow.name}/{target.env}"] = str(deployment_id)
-    return ids
+        changes = await alerts.apply(client, target.env, target.alerts, destinations)
+    return Deployed(ids, changes)
 
 
-def deploy_flows(target: Target, repo_root: Path) -> dict[str, str]:
-    """Create or update every deployment (same name, same ID on every run); returns the IDs."""
+def deploy_flows(target: Target, repo_root: Path) -> Deployed:
+    """Create or update every deployment (same name, same ID on every run) and the
+    environment's alerts (one automation per alert, whatever ran before)."""
     return asyncio.run(_deploy(target, repo_root))
 
 
@@ -164,8 +177,8 @@ def smoke(env: str, data_root: str, repo_root: Path, timeout: float = 1800) -> l
     return done
 
 
-def local_target(repo_root: Path) -> Target:
-    return Target("local", "mlwf-local", "process", str(repo_root))
+def local_target(repo_root: Path, alerting: AlertSettings | None = None) -> Target:
+    return Target("local", "mlwf-local", "process", str(repo_root), alerts=alerting or AlertSettings())
 
 
 def read_job_variables(settings: Any) -> dict[str, Any]:
@@ -190,8 +203,10 @@ def read_job_variables(settings: Any) -> dict[str, Any]:
     return variables
 
 
-def aws_target(env: str, work_pool: str, job_variables: dict[str, Any]) -> Target:
+def aws_target(
+    env: str, work_pool: str, job_variables: dict[str, Any], alerting: AlertSettings | None = None
+) -> Target:
     """An environment's ECS work pool. Flow-run tasks start in the image's working directory
     and stay there ("." is resolved against where the run starts): without a pull step
     Prefect would copy that whole directory into a temporary workspace first."""
-    return Target(env, work_pool, "ecs", ".", job_variables)
+    return Target(env, work_pool, "ecs", ".", job_variables, alerting or AlertSettings())

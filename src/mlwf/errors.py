@@ -25,3 +25,7 @@ class RefusedError(UserError):
     def __init__(self, message: str, details: dict[str, object] | None = None) -> None:
         super().__init__(message)
         self.details = details or {}
+
+
+class DecayedError(RefusedError):
+    """A run whose serving model is worse than the constant baseline on the newest rows."""

@@ -9,6 +9,7 @@ field and what was expected, e.g.::
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args
@@ -188,6 +189,29 @@ class CostSettings(Strict):
     flow_log_gb_per_day: float = Field(default=0.5, ge=0)  # VPC flow logs, where enabled
 
 
+class AlertSettings(Strict):
+    """Where alerts go (`mlwf.alerts`: Prefect automations deployed with the flows) and what
+    a workload's model may do when it decays. Each destination is a Prefect notification block
+    named "<block type slug>/<block name>" (e.g. ``custom-webhook/mlwf-prod-alerts``, which
+    posts to a Slack incoming webhook; ``sendgrid-email/...`` for e-mail): the block holds the
+    secret parts (the webhook URL, the API key), never this file."""
+
+    notify: list[str] = Field(default_factory=list)
+    late_after_minutes: int = Field(default=240, ge=5, le=2880)  # a flow run still running after this is late
+    # A champion worse than the constant baseline on the newest rows stops scoring (default: on in prod).
+    stop_scoring_when_decayed: bool | None = None
+
+    @field_validator("notify")
+    @classmethod
+    def _blocks(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not re.fullmatch(r"[a-z0-9-]+/[A-Za-z0-9_.-]+", name):
+                raise ValueError(f"{name!r}: expected '<block type slug>/<block name>', e.g. custom-webhook/alerts")
+        if len(set(value)) != len(value):
+            raise ValueError("a destination is listed twice")
+        return value
+
+
 class ImageSettings(Strict):
     repository: str = Field(pattern=r"^[a-z0-9][a-z0-9._/-]{1,255}$")
 
@@ -210,6 +234,7 @@ class Settings(Strict):
     prefect: PrefectSettings
     image: ImageSettings
     cost: CostSettings = CostSettings()
+    alerts: AlertSettings = AlertSettings()
 
     @field_validator("cost_tags")
     @classmethod
@@ -251,6 +276,12 @@ class Settings(Strict):
             if self.cost.monthly_budget_usd is None:
                 raise ValueError("cost.monthly_budget_usd: prod needs a fixed-cost budget")
         return self
+
+    @property
+    def stops_decayed_scoring(self) -> bool:
+        """Whether a decayed champion stops scoring here (default: only in prod)."""
+        stop = self.alerts.stop_scoring_when_decayed
+        return self.tier == "prod" if stop is None else stop
 
     @property
     def budget_level(self) -> str:

@@ -17,7 +17,8 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 import mlwf
 from mlwf import progress, storage
-from mlwf.errors import RefusedError, UserError
+from mlwf.api import Run
+from mlwf.errors import UserError
 from workflows.storm import model_store, stages
 from workflows.storm.ingest import NCEI_SOURCE
 from workflows.storm.model import TrainConfig, year_range
@@ -71,16 +72,32 @@ def train_flow(
     force_promote: bool = False,
 ) -> dict[str, Any]:
     """Train on the current curated data and store the model; it becomes current only if it
-    passes the promotion gate (the run fails otherwise, or ``force_promote`` overrides it).
+    passes the promotion gate (the run ends Refused otherwise, or ``force_promote`` overrides it).
     ``train_years`` is "FIRST-LAST" (default: the evaluation years' coverage era)."""
     zones = Zones(mlwf.data_root(env, data_root, environments_dir))
     curated = _curated(zones)
     config = TrainConfig(split_year=split_year, engine=engine, train_years=year_range(train_years))
     with mlwf.cluster(env, data_root, max_workers=max_workers, environments_dir=environments_dir):
         training = stages.train_model(zones, curated, config, force_promote)
+    return _outcome(training, training.candidate.metadata)
+
+
+def _outcome(training: stages.Training, result: dict[str, Any]) -> Any:
+    """The run's result, or its distinct final state (a flow returning a state ends in it): Decayed (the serving model is worse than
+    the baseline on the newest rows), Refused (the gate refused the candidate)."""
+    if training.decayed:
+        return mlwf.decayed(f"{training.decayed}; {training.line}", result)
     if training.refused:
-        raise RefusedError(training.line, training.candidate.metadata)
-    return training.candidate.metadata
+        return mlwf.refused(training.line, result)
+    return result
+
+
+def _stops_when_decayed(run: Run, override: bool | None) -> bool:
+    """Whether a decayed champion stops scoring: the flow's parameter, else the environment's
+    setting (on in prod), else off (local runs)."""
+    if override is not None:
+        return override
+    return run.settings.stops_decayed_scoring if run.settings is not None else False
 
 
 @flow(name="storm-score")
@@ -113,12 +130,16 @@ def storm_damage_pipeline(
     max_workers: int | None = None,
     train_years: str | None = None,
     force_promote: bool = False,
+    stop_when_decayed: bool | None = None,
 ) -> dict[str, Any]:
     """Ingest, prepare, train, score and report on one cluster; publish the report as artifacts.
 
     The trained model scores only if it passes the promotion gate; otherwise the current model
-    (if any) scores, the report says why, and the run ends Failed. ``max_workers`` lets an AWS
-    run's cluster grow beyond the environment's default, up to its tier's cap."""
+    (if any) scores, the report says why, and the run ends Refused. A current model worse than
+    the baseline on the newest rows ends the run Decayed, and stops scoring where
+    ``stop_when_decayed`` (default: the environment's ``alerts.stop_scoring_when_decayed``, on in
+    prod). ``max_workers`` lets an AWS run's cluster grow beyond the environment's default, up
+    to its tier's cap."""
     progress.announce_flow_run()
     zones = Zones(mlwf.data_root(env, data_root, environments_dir))
     config = TrainConfig(split_year=split_year, engine=engine, train_years=year_range(train_years))
@@ -127,7 +148,8 @@ def storm_damage_pipeline(
         cluster = str(run.client.scheduler_info()["address"])
         opened = datetime.now(UTC).isoformat()
         curated = stages.prepare_curated(zones)
-        training = stages.train_model(zones, curated, config, force_promote)
+        stop = _stops_when_decayed(run, stop_when_decayed)
+        training = stages.train_model(zones, curated, config, force_promote, stop)
         serving = training.serving
         scores = None if serving is None else stages.score_events(zones, curated, serving, score_years)
     closed = datetime.now(UTC).isoformat()
@@ -157,7 +179,6 @@ def storm_damage_pipeline(
         "releases": {str(year): name for year, name in ingested.releases.items()},
         "cluster": cluster,
         "cluster_open": [opened, closed],  # when this run's cluster was up (UTC)
+        "decayed": training.decayed or None,
     }
-    if training.refused:
-        raise RefusedError(training.line, result)
-    return result
+    return _outcome(training, result)

@@ -165,6 +165,7 @@ def markdown_summary(
     images: dict[str, bytes],
     scored_with: str | None = None,
     unscored: str = "no model is current",
+    decayed: str = "",
 ) -> str:
     """The pipeline's report: ingest, the model section, and what was scored with which model
     (or why nothing was)."""
@@ -188,6 +189,7 @@ def markdown_summary(
         ),
         *releases_line(ingest.get("releases", {})),
         scored,
+        *([f"- **Decayed**: {decayed}"] if decayed else []),
         *model_section(model_meta, images),
         "",
     ]
@@ -214,9 +216,10 @@ def write_report(
     images: dict[str, bytes],
     scored_with: str | None = None,
     unscored: str = "",
+    decayed: str = "",
 ) -> storage.Published:
     """Publish report.md (plots embedded), metrics.json and the plots as one report version."""
-    markdown = markdown_summary(model_meta, scores_meta, ingest, images, scored_with, unscored)
+    markdown = markdown_summary(model_meta, scores_meta, ingest, images, scored_with, unscored, decayed)
     version = storage.fingerprint("report", markdown)
 
     def write(target: str) -> None:
@@ -231,6 +234,7 @@ def write_report(
                 "drift": model_meta.get("drift"),
                 "scores": scores_meta,
                 "scored_with": scored_with,
+                "decayed": decayed or None,
             },
         )
         storage.write_bytes(storage.join(target, "report.md"), markdown.encode())

@@ -70,22 +70,35 @@ class Training:
     refused: bool
     line: str
     unscored: str = ""  # why nothing scores, when ``serving`` is None
+    decayed: str = ""  # the champion is worse than the baseline on the newest rows: says so, in a line
 
 
 @stage(retries=1, retry_delay_seconds=5)
-def train_model(zones: Zones, curated: storage.Published, config: TrainConfig, force_promote: bool = False) -> Training:
+def train_model(
+    zones: Zones,
+    curated: storage.Published,
+    config: TrainConfig,
+    force_promote: bool = False,
+    stop_when_decayed: bool = False,
+) -> Training:
+    """Train, gate and store a model. A refused candidate leaves the champion serving, unless
+    the champion is worse than the baseline on the same (newest) rows and ``stop_when_decayed``."""
     with progress.stage("train") as step:
-        training = _train(zones, curated, config, force_promote)
+        training = _train(zones, curated, config, force_promote, stop_when_decayed)
         metrics = training.candidate.metadata["metrics"]
         step.note(
             f"ROC AUC {metrics['model']['roc_auc']:.3f} (baseline {metrics['baseline']['roc_auc']:.3f}): "
             + training.candidate.metadata.get("promotion", {}).get("decision", "stored")
         )
-    get_run_logger().info(training.line)  # a refusal also ends the flow run Failed, with this line
+    get_run_logger().info(training.line)  # a refusal also ends the flow run Refused, with this line
+    if training.decayed:
+        get_run_logger().warning(training.decayed)
     return training
 
 
-def _train(zones: Zones, curated: storage.Published, config: TrainConfig, force_promote: bool) -> Training:
+def _train(
+    zones: Zones, curated: storage.Published, config: TrainConfig, force_promote: bool, stop_when_decayed: bool
+) -> Training:
     existing = model_store.find(zones.models, curated.version, config)
     if existing is not None:
         return Training(
@@ -127,7 +140,25 @@ def _train(zones: Zones, curated: storage.Published, config: TrainConfig, force_
         if champion is None and not note
         else "the current model cannot score these events"
     )
+    decayed = _decayed(rival, result.metrics)
+    if decayed and stop_when_decayed:
+        return Training(stored, None, True, line, f"{decayed}: scoring stopped", f"{decayed}: scoring stopped")
+    if decayed:
+        return Training(stored, rival, True, line, unscored, f"{decayed}: it scored anyway (stopping is off)")
     return Training(stored, rival, True, line, unscored)
+
+
+def _decayed(champion: model_store.StoredModel | None, metrics: dict[str, dict[str, float]]) -> str:
+    """A line when the champion ranks the newest rows no better than the constant baseline."""
+    if champion is None or "champion" not in metrics:
+        return ""
+    ours, baseline = metrics["champion"]["roc_auc"], metrics["baseline"]["roc_auc"]
+    if ours >= baseline:
+        return ""
+    return (
+        f"current model {champion.version} is worse than the baseline on the newest rows "
+        f"(ROC AUC {ours:.3f} against {baseline:.3f})"
+    )
 
 
 def _inputs(stored: model_store.StoredModel) -> list[str]:
@@ -165,4 +196,5 @@ def _write_report(
         model_store.images(training.candidate),
         training.serving.version if training.serving else None,
         training.unscored,
+        training.decayed,
     )
