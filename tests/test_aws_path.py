@@ -331,10 +331,13 @@ def test_the_deploy_role_may_create_every_resource_the_stacks_plan(
 
     types = {r.type for p in plans[env] for r in p.resources if r.custom and r.type.startswith("aws:")}
     services = {service_of(t) for t in types}
-    assert services - {"iam"} <= set(DEPLOY_SERVICES)
+    assert services - {"iam", "budgets"} <= set(DEPLOY_SERVICES)
     assert {t for t in types if service_of(t) == "iam"} == {"aws:iam/role:Role", "aws:iam/rolePolicy:RolePolicy"}
     statements = json.loads(deploy_document(settings[env]))["Statement"]
     allows = [s for s in statements if s["Effect"] == "Allow"]
+    for budget in every(plans[env], "aws:budgets/budget:Budget"):  # global: no region condition
+        arn = f"arn:aws:budgets::{settings[env].account_id}:budget/{budget.inputs['name']}"
+        assert grants(allows, "budgets:ModifyBudget", arn)
     for role in every(plans[env], "aws:iam/role:Role"):
         for action in ("iam:CreateRole", "iam:PutRolePolicy", "iam:PassRole", "iam:DeleteRole"):
             assert grants(allows, action, role.arn), f"the deploy role may not {action} {role.name}"

@@ -38,7 +38,12 @@ def test_dev_costs_what_the_price_table_says_by_hand() -> None:
         + price["kms-key-month"]  # the logs key
     )
     storage = price["kms-key-month"]  # the data key; the bucket and the repository are charged by use
-    compute = 0.05 * 14 * price["log-storage-gb-month"]  # the dask log group: 0.05 GB/day kept 14 days
+    compute = (
+        0.05 * 14 * price["log-storage-gb-month"]  # the dask log group: 0.05 GB/day kept 14 days
+        + price["kms-key-month"]  # the alerts topic's key
+        + 2 * price["cloudwatch-alarm-month"]  # the reaper's two alarms
+        + HOURS / 24 * price["budget-day"]  # the environment's budget (dev.yaml: monthly_budget_usd)
+    )
     agent = (
         price["kms-key-month"]  # the secrets key
         + price["secret-month"]  # the Prefect API key

@@ -463,6 +463,22 @@ RESOURCE_CASES += [
         None,
         "queue 'r' is not encrypted at rest",
     ),
+    (
+        "sns-encrypted",
+        "aws:sns/topic:Topic",
+        {"kmsMasterKeyId": "arn:aws:kms:r:1:key/k"},
+        {},
+        None,
+        "topic 'r' is not encrypted at rest",
+    ),
+    (
+        "sns-encrypted",
+        "aws:sns/topic:Topic",
+        {"kmsMasterKeyId": "arn:aws:kms:r:1:alias/alerts"},
+        {"kmsMasterKeyId": "alias/aws/sns"},
+        None,
+        "encrypted with the AWS-managed key alias/aws/sns: AWS Budgets, CloudWatch alarms and EventBridge cannot",
+    ),
 ]
 
 

@@ -151,6 +151,7 @@ def test_dry_run_lists_the_leftovers_and_changes_nothing(leaks: dict[str, str]) 
     ]
     assert result.stdout.strip().endswith("would reap 2 resource(s) in dev older than 6:00:00")
     assert state(leaks) == before
+    assert boto3.client("cloudwatch").list_metrics(Namespace="mlwf/reaper")["Metrics"] == [], "a person's look"
 
 
 def test_reap_removes_only_old_fully_tagged_leftovers_of_this_environment(
@@ -160,7 +161,18 @@ def test_reap_removes_only_old_fully_tagged_leftovers_of_this_environment(
     before = state(leaks)
     result = mlwf("reap", "--env", "dev", "--older-than", "6h")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().endswith("reaped 2 resource(s) in dev older than 6:00:00")
+    assert "reaped 2 resource(s) in dev older than 6:00:00\n" in result.stdout
+    assert result.stdout.strip().endswith("published 1 task(s) past 2:00:00 (dask.max_lifetime_minutes) for the alarms")
+    (datapoint,) = boto3.client("cloudwatch").get_metric_statistics(
+        Namespace="mlwf/reaper",
+        MetricName="LeftoverTasks",
+        Dimensions=[{"Name": "Environment", "Value": "dev"}],
+        StartTime=datetime.now(UTC) - timedelta(hours=1),
+        EndTime=datetime.now(UTC) + timedelta(minutes=5),
+        Period=3600,
+        Statistics=["Maximum"],
+    )["Datapoints"]
+    assert datapoint["Maximum"] == 1.0, "the 48-hour task (the secret is not a task)"
     after = state(leaks)
     assert after["leaked_task"] == "STOPPED"
     assert after["leaked_secret"] == "DELETED"

@@ -97,6 +97,7 @@ def test_what_a_merge_does_completes_and_every_check_holds(rehearsed: tuple[list
         "scratch volumes writable by the image's user",
         "every import resolved in the image",
         "security groups admit every connection between tasks",
+        "the reaper's metric reaches its alarms",
         "IAM denied nothing",
         "AWS's policy logic allows every request",
         "no secret in task definitions, requests or logs",

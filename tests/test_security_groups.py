@@ -4,6 +4,7 @@ the rules of both sides' groups; and everything the plan creates is seeded or sa
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import subprocess
@@ -176,6 +177,44 @@ def test_the_judges_documents_are_kept_by_real_arn(seeded: tuple[EmulatedAWS, Wo
     assert {k for k in policies if k.startswith("arn:aws:kms:")} <= keys
     assert any(k.startswith("arn:aws:sqs:us-east-1:333333333333:") for k in policies)
     assert set(world.boundaries) >= {"mlwf-prod-flow-run-task", "mlwf-prod-dask-task"}
+
+
+def test_the_budget_and_alarms_notify_the_topic_and_aws_would_let_them(
+    seeded: tuple[EmulatedAWS, World, list[str]],
+) -> None:
+    """Created from the plan (moto stores alarms and budgets, never evaluates them); Budgets and
+    CloudWatch publishing to the encrypted topic are judged against the topic and key policies,
+    and a key policy without them refuses, naming the layer."""
+    from mlwf.rehearsal.judge import authorize, documents_of, service_calls
+
+    aws, world, _ = seeded
+    topic = "arn:aws:sns:us-east-1:333333333333:mlwf-prod-alerts"
+    attributes = aws.client("sns").get_topic_attributes(TopicArn=topic)["Attributes"]
+    assert attributes["KmsMasterKeyId"]
+    assert world.topic_keys[topic] in {k["KeyArn"] for k in aws.client("kms").list_keys()["Keys"]}
+    (alarm,) = aws.client("cloudwatch").describe_alarms(AlarmNames=["mlwf-prod-reaper-leftovers"])["MetricAlarms"]
+    assert alarm["AlarmActions"] == [topic]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("mlwf/reaper", "LeftoverTasks")
+    assert alarm["Dimensions"] == [{"Name": "Environment", "Value": "prod"}]
+    budget = "arn:aws:budgets::333333333333:budget/mlwf-prod-monthly"
+    assert world.publishers[budget] == [topic]
+    (described,) = aws.client("budgets").describe_budgets(AccountId="333333333333")["Budgets"]
+    assert described["BudgetLimit"] == {"Amount": "400.00", "Unit": "USD"}, "prod.yaml: cost.monthly_budget_usd"
+    docs = documents_of(aws, world)
+    publishing = [c for c in service_calls(docs) if c.role in ("budgets.amazonaws.com", "cloudwatch.amazonaws.com")]
+    assert {(c.role, c.action) for c in publishing} == {
+        (service, action)
+        for service in ("budgets.amazonaws.com", "cloudwatch.amazonaws.com")
+        for action in ("sns:Publish", "kms:GenerateDataKey", "kms:Decrypt")
+    }
+    assert all(authorize(c, docs).allowed for c in publishing), [authorize(c, docs) for c in publishing]
+    key = world.topic_keys[topic]
+    policy = docs.resource_policies[key]
+    administration_only = {**policy, "Statement": [s for s in policy["Statement"] if s.get("Sid") == "Administration"]}
+    mistaken = dataclasses.replace(docs, resource_policies={**docs.resource_policies, key: administration_only})
+    refused = [authorize(c, mistaken) for c in publishing if c.resource == key]
+    assert refused
+    assert {v.layer for v in refused} == {"the resource policy (the service is not allowed)"}
 
 
 def test_a_role_whose_boundary_does_not_exist_fails_the_seeding(seeded: tuple[EmulatedAWS, World, list[str]]) -> None:

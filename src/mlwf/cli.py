@@ -549,12 +549,13 @@ def _reap(args: argparse.Namespace) -> int:
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from mlwf.reaper import find_leftovers, reap
+    from mlwf.reaper import find_leftovers, overdue_tasks, publish_findings, reap
     from mlwf.runtime import read_cluster_runtime
     from mlwf.settings import load_environment
 
     settings = load_environment(args.env, _repo_root() / "environments")
-    older_than = timedelta(minutes=settings.dask.max_lifetime_minutes) if args.older_than is None else args.older_than
+    max_lifetime = timedelta(minutes=settings.dask.max_lifetime_minutes)
+    older_than = max_lifetime if args.older_than is None else args.older_than
     now = datetime.now(UTC)
     cluster = read_cluster_runtime(settings).cluster_arn
     try:
@@ -568,6 +569,13 @@ def _reap(args: argparse.Namespace) -> int:
         raise UserError(f"cannot reach ECS in {settings.region}: {exc}") from None
     verb = "would reap" if args.dry_run else "reaped"
     print(f"{verb} {len(leftovers) if args.dry_run else len(done)} resource(s) in {args.env} older than {older_than}")
+    if not args.dry_run:
+        overdue = overdue_tasks(leftovers, max_lifetime, now)
+        try:
+            publish_findings(boto3.client("cloudwatch", region_name=settings.region), settings.name, overdue, now)
+        except (BotoCoreError, ClientError) as exc:
+            raise UserError(f"reaped, but could not publish the reaper's metric: {exc}") from None
+        print(f"published {overdue} task(s) past {max_lifetime} (dask.max_lifetime_minutes) for the alarms")
     return 0
 
 

@@ -79,3 +79,13 @@ class ClusterRuntime:
     @classmethod
     def keys(cls) -> tuple[str, ...]:
         return tuple(f.name for f in fields(cls))
+
+
+# What the reaper publishes on each real run (CloudWatch), and the compute stack alarms on.
+REAPER_METRICS_NAMESPACE = "mlwf/reaper"
+LEFTOVER_METRIC = "LeftoverTasks"  # tasks found older than the environment's max cluster lifetime
+
+
+def alerts_topic_name(name_prefix: str) -> str:
+    """The environment's SNS topic of AWS-side alerts (its budget, the reaper's alarms)."""
+    return f"{name_prefix}-alerts"

@@ -19,8 +19,10 @@ from mlwf.contract import (
     CREATED_AT_TAG,
     ENVIRONMENT_TAG,
     FLOW_RUN_TAG,
+    LEFTOVER_METRIC,
     PLATFORM,
     PLATFORM_TAG,
+    REAPER_METRICS_NAMESPACE,
     dask_tls_secret_name,
 )
 
@@ -101,3 +103,26 @@ def reap(ecs: Any, secrets: Any, leftovers: list[Leftover], dry_run: bool) -> li
         log.info("reaped %s %s", item.kind, item.arn)
         done.append(item)
     return done
+
+
+def overdue_tasks(leftovers: list[Leftover], max_lifetime: timedelta, now: datetime) -> int:
+    """How many leftover tasks are past the environment's maximum cluster lifetime (whatever
+    threshold this run was given)."""
+    return sum(1 for item in leftovers if item.kind == "task" and now - item.created_at >= max_lifetime)
+
+
+def publish_findings(cloudwatch: Any, environment: str, overdue: int, now: datetime) -> None:
+    """The metric the compute stack's alarms watch (`mlwf.infra.alarms`): one datapoint per
+    real run, zero included (no datapoint for hours means the reaper itself stopped)."""
+    cloudwatch.put_metric_data(
+        Namespace=REAPER_METRICS_NAMESPACE,
+        MetricData=[
+            {
+                "MetricName": LEFTOVER_METRIC,
+                "Dimensions": [{"Name": "Environment", "Value": environment}],
+                "Timestamp": now,
+                "Value": float(overdue),
+                "Unit": "Count",
+            }
+        ],
+    )

@@ -69,6 +69,7 @@ aws.ecs.TaskDefinition(
 )
 aws.ecs.Cluster("blind")  # no Container Insights
 aws.sqs.Queue("plain-queue", sqs_managed_sse_enabled=False)
+aws.sns.Topic("plain-topic")
 aws.ecs.Service(
     "public-service",
     cluster="insecure-cluster",

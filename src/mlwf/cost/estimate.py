@@ -44,6 +44,7 @@ FREE = frozenset(
         "aws:s3/bucketVersioning:BucketVersioning",
         "aws:secretsmanager/secretVersion:SecretVersion",
         "aws:sqs/queuePolicy:QueuePolicy",
+        "aws:sns/topicPolicy:TopicPolicy",
         "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",
         "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
     }
@@ -55,6 +56,7 @@ USAGE = {
     "aws:sqs/queue:Queue": "SQS requests",
     "aws:scheduler/schedule:Schedule": "EventBridge Scheduler invocations",
     "aws:cloudwatch/eventRule:EventRule": "EventBridge events",
+    "aws:sns/topic:Topic": "SNS notifications",
 }
 NOT_INCLUDED = (
     "flow runs (their Fargate tasks and Dask clusters: `mlwf cost` prices one per hour)",
@@ -186,6 +188,8 @@ PRICED: dict[str, Pricer] = {
     "aws:ec2/vpcEndpoint:VpcEndpoint": _endpoint,
     "aws:ecs/service:Service": _service,
     "aws:kms/key:Key": _monthly("kms-key-month", "keys"),
+    "aws:cloudwatch/metricAlarm:MetricAlarm": _monthly("cloudwatch-alarm-month", "alarms"),
+    "aws:budgets/budget:Budget": lambda resource, context: [("budget-day", DAYS_PER_MONTH, "budget-days")],
     "aws:secretsmanager/secret:Secret": _monthly("secret-month", "secrets"),
     "aws:cloudwatch/logGroup:LogGroup": _log_group,
     "aws:ec2/flowLog:FlowLog": _flow_log,

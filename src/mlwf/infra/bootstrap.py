@@ -42,6 +42,7 @@ from mlwf.settings import Settings
 # The services the environment stacks create resources in (IAM apart): a deploy role may use them
 # in its environment's region. tests/test_bootstrap.py keeps it equal to what the plans create.
 DEPLOY_SERVICES = (
+    "cloudwatch",
     "ec2",
     "ecr",
     "ecs",
@@ -51,6 +52,7 @@ DEPLOY_SERVICES = (
     "s3",
     "scheduler",
     "secretsmanager",
+    "sns",
     "sqs",
     "ssm",
 )
@@ -94,6 +96,7 @@ BOUNDARY_ACTIONS = {
     "sqs": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueUrl"],
     "ssm": ["ssm:GetParameter"],
     "iam": ["iam:PassRole"],
+    "cloudwatch": ["cloudwatch:PutMetricData"],
 }
 # Actions without a resource-level form: allowed on "*", in the region.
 BOUNDARY_UNSCOPED = [
@@ -104,6 +107,7 @@ BOUNDARY_UNSCOPED = [
     "ecs:ListAccountSettings",
     "ecs:DescribeTaskDefinition",
     "secretsmanager:ListSecrets",
+    "cloudwatch:PutMetricData",
 ]
 IMAGE_PUSH = [
     "ecr:BatchCheckLayerAvailability",
@@ -243,6 +247,8 @@ def deploy_document(env: Settings) -> str:
             ["*"],
             {"StringEquals": {"aws:RequestedRegion": env.region}},
         ),
+        # AWS Budgets is global (its endpoint is us-east-1, whatever the environment's region)
+        _allow(["budgets:*"], [f"arn:aws:budgets::{account}:budget/{prefix}-*"]),
         _allow(ROLE_WRITES_UNDER_BOUNDARY, roles, {"StringEquals": {"iam:PermissionsBoundary": boundary}}),
         _allow(ROLE_MANAGEMENT, roles),
         _allow(["iam:PassRole"], roles, {"StringEquals": {"iam:PassedToService": PASSED_TO}}),

@@ -21,6 +21,7 @@ import pulumi_aws as aws
 
 from mlwf.contract import DASK_LOG_STREAM_PREFIX, dask_tls_secrets_arn, runtime_parameter_name
 from mlwf.infra import grants
+from mlwf.infra.alarms import AlarmsArgs, EnvironmentAlarms
 from mlwf.infra.containers import container, fargate_task_definition
 from mlwf.infra.iam import ECR_PULL, LOG_WRITE, ecs_task_role, statement
 from mlwf.infra.reaper_schedule import schedule_reaper
@@ -221,7 +222,9 @@ def compute_program(ctx: Any) -> dict[str, Any]:
         ),
         ctx.opts,
     )
+    alarms = EnvironmentAlarms("alarms", AlarmsArgs(ctx.settings), ctx.opts)
     return {
+        "alerts_topic_arn": alarms.topic.arn,
         "cluster_arn": compute.cluster.arn,
         "cluster_name": compute.cluster.name,
         "platform_cluster_arn": compute.platform_cluster.arn,

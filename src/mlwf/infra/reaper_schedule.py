@@ -9,6 +9,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from mlwf.contract import REAPER_METRICS_NAMESPACE
 from mlwf.delivery import boundary_arn
 from mlwf.infra import grants
 from mlwf.infra.containers import container, fargate_task_definition
@@ -39,6 +40,12 @@ def schedule_reaper(
                 compute.tls_secrets,
             ),
             statement(LOG_WRITE, [compute.log_group.arn.apply(lambda a: f"{a}:*")]),
+            # what it found, for the alarms (mlwf.infra.alarms); PutMetricData has no resource form
+            statement(
+                ["cloudwatch:PutMetricData"],
+                ["*"],
+                {"StringEquals": {"cloudwatch:namespace": REAPER_METRICS_NAMESPACE}},
+            ),
         ],
     )
     containers = pulumi.Output.all(image, compute.log_group.name).apply(

@@ -157,6 +157,27 @@ sqs_encrypted = ResourceValidationPolicy(
     validate=_queue_encrypted,
 )
 
+
+def _topic_encrypted(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    if args.resource_type != "aws:sns/topic:Topic":
+        return
+    key = args.props.get("kmsMasterKeyId")
+    if not key:
+        report_violation(f"topic '{args.name}' is not encrypted at rest")
+    elif isinstance(key, str) and key.endswith("alias/aws/sns"):
+        report_violation(
+            f"topic '{args.name}' is encrypted with the AWS-managed key alias/aws/sns: AWS Budgets, CloudWatch "
+            "alarms and EventBridge cannot publish to it (use a customer key whose policy lets them)"
+        )
+
+
+sns_encrypted = ResourceValidationPolicy(
+    name="sns-encrypted",
+    description="SNS topics must be encrypted at rest with a customer key (FSBP SNS.1; AWS services cannot "
+    "publish to one under alias/aws/sns).",
+    validate=_topic_encrypted,
+)
+
 SECRET = "aws:secretsmanager/secret:Secret"
 ROTATION = "aws:secretsmanager/secretRotation:SecretRotation"
 
@@ -194,5 +215,6 @@ POLICIES = [
     iam_no_service_wildcard_actions,
     ecr_lifecycle_policy,
     sqs_encrypted,
+    sns_encrypted,
     secretsmanager_rotation,
 ]

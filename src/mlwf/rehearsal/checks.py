@@ -244,10 +244,41 @@ def reaper_finds_nothing(stage: Stage) -> Check:
     return Check("nothing left to reap", ok, detail)
 
 
+def alarms_hear_the_reaper(stage: Stage) -> Check:
+    """The plan's alarms exist and notify a topic of the plan (their publishing to it, and the
+    budget's, is judged with what other services do), and each alarm's metric arrives: the real
+    reaper runs once, as its role, before the requests are judged. moto never evaluates an alarm."""
+    name = "the reaper's metric reaches its alarms"
+    result = stage.mlwf("reap", "--env", stage.settings.name, credentials=stage.identity("reaper-task"))
+    if result.returncode != 0:
+        return Check(name, False, (result.stderr.strip().splitlines() or ["mlwf reap failed"])[-1])
+    cloudwatch = stage.aws.client("cloudwatch")
+    alarms = cloudwatch.describe_alarms(AlarmNames=stage.world.alarms)["MetricAlarms"] if stage.world.alarms else []
+    topics = {t["TopicArn"] for t in stage.aws.client("sns").list_topics()["Topics"]}
+    problems = [] if alarms else ["the plan has no alarm"]
+    for alarm in alarms:
+        if not alarm["AlarmActions"] or not set(alarm["AlarmActions"]) <= topics:
+            problems.append(f"alarm {alarm['AlarmName']} notifies no topic of the plan")
+        watched = {"Namespace": alarm["Namespace"], "MetricName": alarm["MetricName"]}
+        if not cloudwatch.list_metrics(**watched, Dimensions=alarm["Dimensions"])["Metrics"]:
+            problems.append(
+                f"alarm {alarm['AlarmName']} watches {alarm['Namespace']}/{alarm['MetricName']} "
+                f"{alarm['Dimensions']}: nothing published it"
+            )
+    budgets = [arn for arn in stage.world.publishers if arn.startswith("arn:aws:budgets:")]
+    problems += [f"{arn} notifies no topic of the plan" for arn in budgets if not stage.world.publishers[arn]]
+    detail = "; ".join(problems) or (
+        f"{len(alarms)} alarms, {len(budgets)} budget(s) notify {', '.join(sorted(topics))}; "
+        f"the reaper's {', '.join(sorted({a['MetricName'] for a in alarms}))} arrived"
+    )
+    return Check(name, not problems, detail)
+
+
 AFTER_THE_RUN = (
     scratch_volumes_writable,
     imports_resolved_in_the_image,
     security_groups_allow_every_connection,
+    alarms_hear_the_reaper,
     iam_denied_nothing,
     aws_would_allow_every_request,
     no_secret_anywhere,

@@ -83,6 +83,8 @@ class Documents:
     task_definitions: Callable[[str], dict[str, Any]]  # ARN -> ECS's description
     log_group_keys: dict[str, str] = field(default_factory=dict)  # log group ARN -> key ARN
     event_targets: dict[str, str] = field(default_factory=dict)  # EventBridge rule ARN -> target ARN
+    topic_keys: dict[str, str] = field(default_factory=dict)  # SNS topic ARN -> key ARN
+    publishers: dict[str, list[str]] = field(default_factory=dict)  # budget/alarm ARN -> its topics
 
 
 def _principalmapper() -> Any:
@@ -155,7 +157,8 @@ def _authorize_service(call: Call, docs: Documents, local: Any, context_of: Any)
 
 def service_calls(docs: Documents) -> list[Call]:
     """What services do as themselves for the stacks: CloudWatch Logs encrypting each log group
-    with its key; EventBridge delivering each rule's events to its queue."""
+    with its key; EventBridge delivering each rule's events to its queue; AWS Budgets and
+    CloudWatch alarms publishing to their topic (and generating its key's data keys)."""
     calls = []
     logs = f"logs.{docs.region}.amazonaws.com"
     for group, key in docs.log_group_keys.items():
@@ -167,6 +170,14 @@ def service_calls(docs: Documents) -> list[Call]:
             calls.append(
                 Call("events.amazonaws.com", "sqs:SendMessage", target, {"aws:SourceArn": rule}, "EventBridge")
             )
+    for source, topics in docs.publishers.items():
+        service = f"{source.split(':')[2]}.amazonaws.com"  # budgets, cloudwatch
+        context, by = {"aws:SourceArn": source}, f"{source.rsplit(':', 1)[-1]} notifying"
+        for topic in topics:
+            calls.append(Call(service, "sns:Publish", topic, context, by))
+            if topic in docs.topic_keys:
+                for action in ("kms:GenerateDataKey", "kms:Decrypt"):
+                    calls.append(Call(service, action, docs.topic_keys[topic], context, by))
     return calls
 
 
@@ -359,6 +370,14 @@ def _unscoped(request: Request, docs: Documents) -> list[Call]:
 HANDLERS.update(dict.fromkeys(UNSCOPED, _unscoped))
 
 
+def _metric_data(request: Request, docs: Documents) -> list[Call]:
+    """PutMetricData has no resource form; its namespace is a condition key."""
+    return [Call(request.user, request.action, "*", {"cloudwatch:namespace": str(request.params.get("Namespace"))})]
+
+
+HANDLERS["cloudwatch:PutMetricData"] = _metric_data
+
+
 def agent_calls(role: str, definition: dict[str, Any], docs: Documents) -> list[Call]:
     """What the ECS agent does, as the execution role ``role``, to start a task of ``definition``:
     authorize with the registry and pull the image, create the awslogs stream, read each secret
@@ -442,6 +461,8 @@ def documents_of(aws: Any, world: Any) -> Documents:
         functools.cache(described),
         world.log_group_keys,
         world.event_targets,
+        world.topic_keys,
+        world.publishers,
     )
 
 

@@ -19,6 +19,7 @@ def apply() -> None:
     _tasks_stay_in_the_status_they_are_given()
     _authorize_get_queue_url_on_the_queue()
     _authorize_head_bucket_as_list_bucket()
+    _authorize_by_iam_prefix_not_signing_name()
     _applied = True
 
 
@@ -75,6 +76,27 @@ def _authorize_head_bucket_as_list_bucket() -> None:
     from moto.s3 import responses
 
     responses.ACTION_MAP["BUCKET"]["HEAD"]["DEFAULT"] = "ListBucket"
+
+
+# SigV4 signing names that are not the service's IAM prefix (AWS's Service Authorization Reference).
+IAM_PREFIX_OF_SIGNING_NAME = {"monitoring": "cloudwatch"}
+
+
+def _authorize_by_iam_prefix_not_signing_name() -> None:
+    """moto names the action after the request's signing name (``monitoring:PutMetricData``),
+    which no policy grants: AWS authorizes CloudWatch's actions as ``cloudwatch:...``.
+    Upstream: map the credential scope's service to its IAM prefix in `IAMRequestBase`."""
+    from moto.iam.access_control import IAMRequestBase
+
+    original = IAMRequestBase.__init__
+
+    def init(request: Any, *args: Any, **kwargs: Any) -> None:
+        original(request, *args, **kwargs)
+        service, _, action = request._action.partition(":")
+        if service in IAM_PREFIX_OF_SIGNING_NAME:
+            request._action = f"{IAM_PREFIX_OF_SIGNING_NAME[service]}:{action}"
+
+    IAMRequestBase.__init__ = init  # type: ignore[method-assign,assignment]
 
 
 def put_account_settings(ecs: Any) -> None:

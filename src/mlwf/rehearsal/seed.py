@@ -76,6 +76,9 @@ class World:
     secret_keys: dict[str, str] = field(default_factory=dict)  # secret ARN -> its key's ARN
     log_group_keys: dict[str, str] = field(default_factory=dict)  # log group ARN -> its key's ARN
     event_targets: dict[str, str] = field(default_factory=dict)  # EventBridge rule ARN -> target ARN
+    topic_keys: dict[str, str] = field(default_factory=dict)  # SNS topic ARN -> its key's ARN
+    publishers: dict[str, list[str]] = field(default_factory=dict)  # budget/alarm ARN -> topics it publishes to
+    alarms: list[str] = field(default_factory=list)  # CloudWatch alarm names
     group_rules: list[GroupRule] = field(default_factory=list)  # every planned security-group rule
     vpc_cidr: str = ""
     seeded: int = 0
@@ -151,6 +154,10 @@ class Seeder:
             "aws:ssm/parameter:Parameter": self._parameter,
             "aws:ecs/service:Service": self._service,
             "aws:scheduler/schedule:Schedule": self._schedule,
+            "aws:sns/topic:Topic": self._topic,
+            "aws:sns/topicPolicy:TopicPolicy": self._topic_policy,
+            "aws:budgets/budget:Budget": self._budget,
+            "aws:cloudwatch/metricAlarm:MetricAlarm": self._alarm,
         }
 
     def seed(self, plans: Iterable[StackPlan]) -> World:
@@ -536,6 +543,74 @@ class Seeder:
         self.world.resource_policies[f"arn:aws:sqs:{self.aws.region}:{account}:{name}"] = json.loads(
             self._input(r, "policy")
         )
+
+    def _topic(self, r: PlannedResource) -> None:
+        key = self._input(r, "kmsMasterKeyId")
+        attributes = {"KmsMasterKeyId": key} if key else {}
+        arn = self.aws.client("sns").create_topic(Name=r.inputs["name"], Attributes=attributes)["TopicArn"]
+        self._map(r, arn)
+        if key:
+            self.world.topic_keys[arn] = self._key_arn(key)
+
+    def _topic_policy(self, r: PlannedResource) -> None:
+        """Set, and judged (moto evaluates no topic policy)."""
+        arn, policy = self._input(r, "arn"), self._input(r, "policy")
+        self.aws.client("sns").set_topic_attributes(TopicArn=arn, AttributeName="Policy", AttributeValue=policy)
+        self.world.resource_policies[arn] = json.loads(policy)
+
+    def _budget(self, r: PlannedResource) -> None:
+        inputs = self.sub(r.inputs)
+        notifications: list[dict[str, Any]] = [
+            {
+                "Notification": {
+                    "NotificationType": n["notificationType"],
+                    "ComparisonOperator": n["comparisonOperator"],
+                    "Threshold": float(n["threshold"]),
+                    "ThresholdType": n.get("thresholdType", "PERCENTAGE"),
+                },
+                "Subscribers": [{"SubscriptionType": "SNS", "Address": t} for t in n.get("subscriberSnsTopicArns", [])],
+            }
+            for n in inputs.get("notifications", [])
+        ]
+        self.aws.client("budgets").create_budget(
+            AccountId=self.aws.account,
+            Budget={
+                "BudgetName": inputs["name"],
+                "BudgetLimit": {"Amount": inputs["limitAmount"], "Unit": inputs["limitUnit"]},
+                "TimeUnit": inputs["timeUnit"],
+                "BudgetType": inputs["budgetType"],
+                "CostFilters": {f["name"]: f["values"] for f in inputs.get("costFilters", [])},
+            },
+            NotificationsWithSubscribers=notifications,
+        )
+        arn = f"arn:aws:budgets::{self.aws.account}:budget/{inputs['name']}"
+        self._map(r, inputs["name"], arn)
+        topics = [s["Address"] for n in notifications for s in n["Subscribers"]]
+        self.world.publishers[arn] = sorted(set(topics))
+
+    def _alarm(self, r: PlannedResource) -> None:
+        """Stored as planned; moto never evaluates an alarm (the rehearsal checks what it watches
+        arrives, and judges its publishing to the topic)."""
+        inputs = self.sub(r.inputs)
+        cloudwatch = self.aws.client("cloudwatch")
+        cloudwatch.put_metric_alarm(
+            AlarmName=inputs["name"],
+            AlarmDescription=inputs.get("alarmDescription", ""),
+            Namespace=inputs["namespace"],
+            MetricName=inputs["metricName"],
+            Dimensions=[{"Name": k, "Value": v} for k, v in (inputs.get("dimensions") or {}).items()],
+            Statistic=inputs["statistic"],
+            Period=int(inputs["period"]),
+            EvaluationPeriods=int(inputs["evaluationPeriods"]),
+            Threshold=float(inputs["threshold"]),
+            ComparisonOperator=inputs["comparisonOperator"],
+            TreatMissingData=inputs.get("treatMissingData", "missing"),
+            AlarmActions=inputs.get("alarmActions", []),
+        )
+        (alarm,) = cloudwatch.describe_alarms(AlarmNames=[inputs["name"]])["MetricAlarms"]
+        self._map(r, inputs["name"], alarm["AlarmArn"])
+        self.world.alarms.append(inputs["name"])
+        self.world.publishers[alarm["AlarmArn"]] = sorted(set(inputs.get("alarmActions", [])))
 
     def _rule(self, r: PlannedResource) -> None:
         arn = self.aws.client("events").put_rule(
