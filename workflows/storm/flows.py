@@ -83,8 +83,9 @@ def train_flow(
 
 
 def _outcome(training: stages.Training, result: dict[str, Any]) -> Any:
-    """The run's result, or its distinct final state (a flow returning a state ends in it): Decayed (the serving model is worse than
-    the baseline on the newest rows), Refused (the gate refused the candidate)."""
+    """The run's result, or its distinct final state (a flow returning a state ends in it):
+    Decayed (the serving model is worse than the baseline on the newest rows), Refused (the gate
+    refused the candidate)."""
     if training.decayed:
         return mlwf.decayed(f"{training.decayed}; {training.line}", result)
     if training.refused:
