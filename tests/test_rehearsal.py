@@ -111,6 +111,38 @@ def test_what_a_merge_does_completes_and_every_check_holds(rehearsed: tuple[list
     assert all(c.ok for c in checks), [c.line() for c in checks]
 
 
+def test_status_shows_what_runs_in_the_emulated_environment(dev: Stage, rehearsed: Any) -> None:
+    """`mlwf status` read from the environment: one image digest in every task definition and
+    deployment, each flow's deployment with its last run, the storm workload's current model."""
+    result = dev.mlwf("status", "--env", "staging", "--json")
+    assert result.returncode == 0, result.stderr
+    status = json.loads(result.stdout)
+    assert status["unreadable"] == []
+    assert dev.aws.admin is not None
+    image = runtime_of(dev, dev.aws.admin).image  # the rehearsal deploys by tag (no registry digest here)
+    assert status["images"] == dict.fromkeys(("flow runs", "Dask scheduler", "Dask workers"), image)
+    by_name = {d["name"]: d for d in status["deployments"]}
+    pipeline = by_name["storm-damage-pipeline/staging"]
+    assert pipeline["last_runs"][0].startswith("Completed "), pipeline
+    assert {d["image"] for d in status["deployments"]} == {image}
+    assert status["models"]["storm"][0].startswith("current model ")
+    assert " (promoted): ROC AUC 0." in status["models"]["storm"][0]
+    assert status["alerts"] == [], "moto never evaluates an alarm; the budget has no spend"
+    text = dev.mlwf("status", "--env", "staging")
+    assert text.returncode == 0, text.stderr
+    assert text.stdout.splitlines()[:2] == ["== staging", f"image        {image}"]
+    assert "alerts       none open" in text.stdout.splitlines()
+    cloudwatch = dev.aws.client("cloudwatch")  # as CloudWatch would, three hours without a report
+    cloudwatch.set_alarm_state(AlarmName="mlwf-staging-reaper-silent", StateValue="ALARM", StateReason="no data")
+    try:
+        alarming = dev.mlwf("status", "--env", "staging")
+    finally:
+        cloudwatch.set_alarm_state(AlarmName="mlwf-staging-reaper-silent", StateValue="OK", StateReason="back")
+    (line,) = [line for line in alarming.stdout.splitlines() if line.startswith("alert ")]
+    assert line.startswith("alert        alarm mlwf-staging-reaper-silent since ")
+    assert line.endswith("Z: the reaper has not reported for 3 hours: is it scheduled?")
+
+
 def test_both_workloads_wrote_only_under_their_declared_prefixes(dev: Stage, rehearsed: Any) -> None:
     s3 = dev.aws.client("s3")
     bucket = f"{dev.settings.name_prefix}-data-{dev.settings.account_id}"

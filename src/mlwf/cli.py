@@ -190,6 +190,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     secrets_set.add_argument("--env", required=True, help="an environment of environments/")
 
+    status = commands.add_parser(
+        "status", help="what runs in an environment: image digests, deployments and their last runs, models, alerts"
+    )
+    status.add_argument("--env", required=True, help="an environment of environments/")
+    status.add_argument("--json", action="store_true", help="print it as JSON")
+
     alerts = commands.add_parser("alerts", help="where the alerts of `mlwf flows deploy` are delivered")
     alerts_commands = alerts.add_subparsers(dest="alerts_command", required=True, parser_class=_Parser)
     webhook = alerts_commands.add_parser(
@@ -256,6 +262,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _secrets_set(args)
         if args.command == "alerts":
             return _alerts_webhook(args)
+        if args.command == "status":
+            return _status(args)
     except RefusedError as exc:
         print(f"mlwf: {_one_line(exc)}", file=sys.stderr)
         return EXIT_REFUSED
@@ -349,6 +357,21 @@ def _flows(args: argparse.Namespace) -> int:
         print(f"deployed {name} ({deployment_id}) on {target.work_pool}")
     for line in deployed.alerts or [f"no alerts: {args.env} lists no destination (alerts.notify)"]:
         print(line)
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from prefect.settings import PREFECT_API_URL
+
+    from mlwf.settings import load_environment
+    from mlwf.status import collect
+
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    settings = load_environment(args.env, _repo_root() / "environments")
+    if not PREFECT_API_URL.value():  # never a temporary local server: it would show nothing of E
+        raise UserError(f"PREFECT_API_URL is not set: point it at {args.env}'s Prefect workspace")
+    result = collect(settings, _repo_root())
+    print(json.dumps(result.to_json(), indent=2) if args.json else "\n".join(result.lines()))
     return 0
 
 

@@ -44,6 +44,9 @@ class Workload:
     smoke: Deployment | None = None  # a short run that must complete before a promotion goes on
     rehearsal: tuple[Deployment, ...] = ()  # the runs `mlwf rehearse` makes, in order
     demo: str | None = None  # ``<file>:<function>`` run by `mlwf demo --workload NAME` (returns a `Demo`)
+    # ``<file>:<function>`` given an environment's data root, returning lines about its current
+    # model (the first one a summary) for `mlwf status`
+    status: str | None = None
     folder: Path = Path()  # set by `discover`
 
     def entrypoint(self, target: str, repo_root: Path) -> str:
@@ -91,7 +94,8 @@ def _check(workload: Any, where: Path) -> Workload:
     for run in [*([workload.smoke] if workload.smoke else []), *workload.rehearsal]:
         if run.flow not in deployed:
             raise UserError(f"{where}: {run.flow!r} runs but is not one of its deployments")
-    for target in [d.flow for d in workload.deployments] + ([workload.demo] if workload.demo else []):
+    hooks = [h for h in (workload.demo, workload.status) if h]
+    for target in [d.flow for d in workload.deployments] + hooks:
         if not FLOW.match(target) or not (where.parent / target.split(":")[0]).is_file():
             raise UserError(f"{where}: {target!r} is not '<file>.py:<function>' of a file in {where.parent}")
     return workload

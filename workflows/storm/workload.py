@@ -29,4 +29,5 @@ WORKLOAD = Workload(
     smoke=Deployment("flows.py:ingest_flow", parameters={"source": SAMPLE, "years": [1995]}),
     rehearsal=(Deployment("flows.py:storm_damage_pipeline", parameters={"source": SAMPLE}),),
     demo="demo.py:run",
+    status="model_status.py:summary",
 )
