@@ -47,6 +47,7 @@ def test_the_gate_promotes_a_good_model_refuses_a_worse_one_and_a_person_can_ove
 
     state = storm_damage_pipeline(source=str(source), data_root=str(root), train_years="2012-2012", return_state=True)
     assert state.is_failed()
+    assert state.name == "Refused", "a state of its own: the refused-model alert fires on it"
     assert "\n" not in state.message
     assert "refused by the promotion gate" in state.message
     assert "below the champion's" in state.message
@@ -124,3 +125,23 @@ def test_a_training_window_that_ends_early_trains_on_exactly_its_years(tmp_path:
     assert meta["rows"]["test"] == 1000 - blank[2012]
     assert meta["rows"]["unknown_label"] == blank[2010] + blank[2012]
     assert result["scored_rows"] == 4000, "every event is scored, known damage or not"
+
+
+def test_a_new_era_without_earlier_years_trains_on_its_first_months(tmp_path: Path) -> None:
+    """The only recent-era year splits by month (about 70% of its events train, the rest
+    evaluate); the older era's model is shown beside it on the same rows, and the gate's notes
+    say which window it judged."""
+    source, root = tmp_path / "source", tmp_path / "data"
+    write_year(source, 1994, GOOD.inverted(), events=3000)  # another era, a relation turned around
+    write_year(source, 2013, GOOD, events=4000)
+    result = storm_damage_pipeline(source=str(source), data_root=str(root))
+    window = result["train_window"]
+    assert window.startswith("Jan 2013-")
+    assert ": the evaluation years' earlier months (their era, 1996+, has no earlier years), evaluated on " in window
+    assert window.endswith("-Dec 2013: a split within the year mixes seasons")
+    metrics = result["metrics"]
+    assert metrics["model"]["roc_auc"] > 0.7
+    assert metrics["all_years"]["roc_auc"] < 0.5, "the old era's model ranks these rows backwards"
+    assert result["promotion"].startswith(f"model {result['model_version']} promoted")
+    report = Path(result["report"]).read_text()
+    assert f"- note: trained on {window}" in report

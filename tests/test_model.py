@@ -21,6 +21,7 @@ from workflows.storm.model import (
     TrainConfig,
     choose_engine,
     evaluate,
+    month_split,
     predict_proba,
     time_split,
     train,
@@ -100,6 +101,22 @@ def test_time_split_trains_on_earlier_years() -> None:
         time_split([1995], None)
     with pytest.raises(UserError, match="no training years"):
         time_split([1993, 1994], 1990)
+
+
+def test_a_month_split_trains_on_the_earliest_events_and_evaluates_on_the_rest() -> None:
+    year = 2019 * 12
+    even = {year + m: 100 for m in range(12)}  # Jan-Dec 2019, 100 events each
+    cutoff, line = month_split(even, "1996+") or (0, "")
+    assert cutoff == year + 9, "Jan-Sep hold 75%: the first share of 70% or more trains"
+    assert line == (
+        "Jan 2019-Sep 2019: the evaluation years' earlier months (their era, 1996+, has no earlier years), "
+        "evaluated on Oct 2019-Dec 2019: a split within the year mixes seasons"
+    )
+    seasonal = {year + 4: 700, year + 5: 200, year + 11: 100}  # May heavy: May alone is 70%
+    assert (month_split(seasonal, "1996+") or (0, ""))[0] == year + 5
+    assert month_split({year + 4: 50, year + 7: 0}, "1996+") is None, "one month with events: no split"
+    two_years = {2018 * 12 + 11: 10, year: 10, year + 1: 10}
+    assert (month_split(two_years, "1996+", share=0.5) or (0, ""))[1].startswith("Dec 2018-Jan 2019: ")
 
 
 def test_evaluate_matches_known_values() -> None:
@@ -316,9 +333,10 @@ def test_a_champion_that_cannot_read_the_data_is_left_out_and_the_report_says_so
     promotion = training.candidate.metadata["promotion"]
     assert "champion" not in training.candidate.metadata["metrics"]
     assert promotion["compared_with"] == "the baseline"
-    (note,) = promotion["notes"]
+    note, window = promotion["notes"]
     assert note == (
         f"champion {legacy.version} cannot score these events (no column retired_column): "
         "compared with the baseline only"
     )
+    assert window == "trained on 1993-1994: the evaluation years' coverage era (1993-1995)", "the gate says which"
     assert f"- note: {note}" in (Path(training.candidate.url) / "report.md").read_text()

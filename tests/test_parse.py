@@ -303,17 +303,23 @@ def test_every_year_has_the_coverage_era_it_falls_in(year: int) -> None:
 damages = st.one_of(st.none(), st.just(0.0), st.floats(min_value=0.01, max_value=1e10))
 
 
-@given(rows=st.lists(st.tuples(st.integers(min_value=1950, max_value=2030), damages), min_size=1, max_size=40))
-def test_damage_label_is_defined_per_era(rows: list[tuple[int, float | None]]) -> None:
+types = st.sampled_from(["Tornado", "Hail", "Thunderstorm Wind", "Flood"])
+
+
+@given(rows=st.lists(st.tuples(st.integers(min_value=1950, max_value=2030), damages, types), min_size=1, max_size=40))
+def test_damage_label_is_defined_per_era(rows: list[tuple[int, float | None, str]]) -> None:
     frame = pd.DataFrame(
         {
-            "year": pd.Series([y for y, _ in rows], dtype="int32"),
-            "damage_property_usd": pd.Series([np.nan if d is None else d for _, d in rows], dtype="float64"),
+            "year": pd.Series([y for y, _, _ in rows], dtype="int32"),
+            "damage_property_usd": pd.Series([np.nan if d is None else d for _, d, _ in rows], dtype="float64"),
+            "event_type": pd.Series([t for _, _, t in rows], dtype="string"),
         }
     )
     labels = label_damage(frame)
-    for (year, damage), label in zip(rows, labels, strict=True):
-        if damage is not None:
+    for (year, damage, event_type), label in zip(rows, labels, strict=True):
+        if year < 1993 and event_type != "Tornado":
+            assert np.isnan(label)  # only tornadoes had damage estimates before 1993: "0" is "not recorded"
+        elif damage is not None:
             assert label == (1.0 if damage > 0 else 0.0)  # explicit "0.00K" is "no damage" in every era
         elif year >= 1996:
             assert np.isnan(label)  # blank from 1996 on: unknown, neither trains nor evaluates

@@ -127,7 +127,8 @@ def training_years(earlier: list[int], first_test: int, window: tuple[int, int] 
     A ``window`` is taken as given (it must end before the evaluation years). By default the
     model trains on the evaluation years' coverage era: what the database recorded, and how it
     wrote missing damage, changed by era (see `workflows.storm.schema.ERAS`). When that era has
-    no earlier years in the data, every earlier year trains, and the report says so."""
+    no earlier years in the data, every earlier year is the fallback; `month_split` splits the
+    evaluation years by month instead where it can, and the report says which was used."""
     if window is not None:
         first, last = window
         if last >= first_test:
@@ -146,6 +147,36 @@ def training_years(earlier: list[int], first_test: int, window: tuple[int, int] 
         f"{_span(earlier)}: the evaluation years' era ({coverage_era(first_test)}) has no earlier data, "
         "so every earlier year"
     )
+
+
+SPLIT_SHARE = 0.7  # of the evaluation years' events, the earliest that train in a month split
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def month_split(events: dict[int, int], era: str, share: float = SPLIT_SHARE) -> tuple[int, str] | None:
+    """Where to split the evaluation years by time when their era has no earlier years:
+    ``events`` counts events per month (``year * 12 + month - 1``). Returns the first evaluation
+    month and the window's line: the earlier months (about ``share`` of the events) train, the
+    later ones evaluate. None when the events span fewer than two months."""
+    periods = sorted(p for p, n in events.items() if n > 0)
+    if len(periods) < 2:
+        return None
+    total, running, cutoff = sum(events[p] for p in periods), 0, periods[-1]
+    for period in periods[:-1]:
+        running += events[period]
+        if running >= share * total:
+            cutoff = periods[periods.index(period) + 1]
+            break
+    before = [p for p in periods if p < cutoff]
+    return cutoff, (
+        f"{_month(before[0])}-{_month(before[-1])}: the evaluation years' earlier months (their era, {era}, has "
+        f"no earlier years), evaluated on {_month(cutoff)}-{_month(periods[-1])}: a split within the year mixes "
+        "seasons"
+    )
+
+
+def _month(period: int) -> str:
+    return f"{MONTHS[period % 12]} {period // 12}"
 
 
 def _span(years: list[int]) -> str:
@@ -276,12 +307,22 @@ def train(curated: dd.DataFrame, config: TrainConfig, champion: Pipeline | None 
     earlier, test_years = time_split(years, config.split_year)
     train_years, window = training_years(earlier, test_years[0], config.train_years)
     in_window = (frame["year"] >= train_years[0]) & (frame["year"] <= train_years[-1])
+    in_test = frame["year"] >= test_years[0]
+    used = curated[["damage_property_usd", "year", "event_type"]]
+    used_test = used["year"] >= test_years[0]
+    used_window = (used["year"] >= train_years[0]) & (used["year"] <= train_years[-1])
+    split = None
+    if config.train_years is None and train_years[-1] < era_start(test_years[0]):  # the era has no earlier years
+        period = frame["year"].astype("int64") * 12 + frame["month"].astype("int64").clip(lower=1) - 1
+        counts = period[in_test].value_counts().compute()
+        split = month_split({int(p): int(n) for p, n in counts.items()}, coverage_era(test_years[0]))
+    if split is not None:
+        cutoff, window = split
+        in_window, in_test = in_test & (period < cutoff), in_test & (period >= cutoff)
+        train_years, used_window = list(range(test_years[0], (cutoff - 1) // 12 + 1)), used_test
     train_frame = frame[in_window]
-    test_frame = frame[frame["year"] >= test_years[0]]
-    used = curated[["damage_property_usd", "year"]]
-    used = used[
-        ((used["year"] >= train_years[0]) & (used["year"] <= train_years[-1])) | (used["year"] >= test_years[0])
-    ]
+    test_frame = frame[in_test]
+    used = used[used_window | used_test]
 
     started = time.perf_counter()
     encoder = FeatureEncoder(min_frequency=config.min_frequency).fit(train_frame)
@@ -298,7 +339,7 @@ def train(curated: dd.DataFrame, config: TrainConfig, champion: Pipeline | None 
     scorers = {"model": LinearScorer.from_pipeline(model)}
     if champion is not None:
         scorers["champion"] = LinearScorer.from_pipeline(champion)
-    if train_years != earlier:
+    if train_years != earlier and earlier:
         # The window's effect, shown in the report: the same model on every earlier year, when
         # that fits one worker too (a comparison must not cost a distributed fit).
         everything = frame[frame["year"] < test_years[0]]

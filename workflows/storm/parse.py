@@ -12,7 +12,9 @@ from functools import lru_cache
 import pandas as pd
 
 from workflows.storm.schema import (
+    ALL_TYPES_DAMAGE_FROM,
     CANONICAL_EVENT_TYPES,
+    DAMAGE_RECORDED_BEFORE_1993,
     EVENT_TYPE_ALIASES,
     EXPLICIT_DAMAGE_FROM,
     HAIL_EVENT_TYPES,
@@ -231,12 +233,16 @@ def label_damage(curated: pd.DataFrame) -> pd.Series:
     From 1996 (`EXPLICIT_DAMAGE_FROM`) the files write "no damage" explicitly ("0.00K"), so a
     missing estimate (blank, or unreadable like "1?") is unknown: such events neither train nor
     evaluate a model. Before 1996 the files wrote "0" or nothing for "no damage reported", so
-    a missing estimate counts as 0.
+    a missing estimate counts as 0. Before 1993 (`ALL_TYPES_DAMAGE_FROM`) only tornadoes have
+    estimates: every other event's "0" means "not recorded", so its label is unknown (a model
+    trained on it learned "tornado or not" and ranked recent events by era artefacts).
     """
     damage = curated["damage_property_usd"]
     before = curated["year"] < EXPLICIT_DAMAGE_FROM
     label = (damage > 0).astype("float64").where(damage.notna())
-    return label.where(damage.notna() | ~before, 0.0).astype("float64")
+    label = label.where(damage.notna() | ~before, 0.0)
+    unrecorded = (curated["year"] < ALL_TYPES_DAMAGE_FROM) & ~curated["event_type"].isin(DAMAGE_RECORDED_BEFORE_1993)
+    return label.where(~unrecorded).astype("float64")
 
 
 __all__ = [

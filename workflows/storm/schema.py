@@ -157,11 +157,17 @@ HAIL_EVENT_TYPES: tuple[str, ...] = ("Hail", "Marine Hail")
 
 # What the database covers changes by era (NCEI's "Storm Events Database: event types"):
 # 1950-1954 tornadoes only; 1955-1992 tornado, thunderstorm wind and hail; 1993-1995 more
-# types, in free text; from 1996 the 48 types of NWS Directive 10-1605. Each era starts at
+# types, in free text (the shared files: the same three and a few free-text rows a year); from
+# 1996 the 48 types of NWS Directive 10-1605. Each era starts at
 # its year; an era's name is what the model and the report see.
 ERAS: tuple[tuple[int, str], ...] = ((1950, "1950-1954"), (1955, "1955-1992"), (1993, "1993-1995"), (1996, "1996+"))
 # From 1996 the files write "no damage" explicitly ("0.00K"); a blank estimate is unknown.
 EXPLICIT_DAMAGE_FROM = 1996
+# Before 1993 only tornadoes have damage estimates: every one of the ~95,000 Thunderstorm Wind
+# and Hail events of 1955-1992 in the shared files says "0" (measured: none above 0), which
+# means "not recorded", not "no damage".
+ALL_TYPES_DAMAGE_FROM = 1993
+DAMAGE_RECORDED_BEFORE_1993 = ("Tornado",)
 
 
 def era_start(year: int) -> int:

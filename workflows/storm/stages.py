@@ -97,7 +97,11 @@ def train_model(
 
 
 def _train(
-    zones: Zones, curated: storage.Published, config: TrainConfig, force_promote: bool, stop_when_decayed: bool
+    zones: Zones,
+    curated: storage.Published,
+    config: TrainConfig,
+    force_promote: bool = False,
+    stop_when_decayed: bool = False,
 ) -> Training:
     existing = model_store.find(zones.models, curated.version, config)
     if existing is not None:
@@ -115,6 +119,7 @@ def _train(
         )
     rival = champion if champion is not None and not missing else None
     result = train(prepare.read_curated(curated), config, rival.model if rival else None)
+    notes.append(f"trained on {result.train_window}")  # the gate says which window it judged
     decision = gate.decide(result.metrics, PROMOTION_GATE, tuple(notes), force_promote)
     images = {
         "curves": report.curves_png(result.test_labels, result.test_scores),
