@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from synthetic import Relation, write_year
 
 from mlwf.errors import UserError
 from mlwf.settings import AlertSettings, load_settings
@@ -26,7 +25,6 @@ from mlwf.settings import AlertSettings, load_settings
 MLWF = str(Path(sys.executable).parent / "mlwf")
 REPO = Path(__file__).resolve().parents[1]
 BLOCK = "alerts-receiver"
-GOOD = Relation()
 
 
 def test_a_destination_must_name_a_block_never_hold_a_url(tmp_path: Path) -> None:
@@ -58,17 +56,49 @@ def test_decayed_scoring_stops_by_default_in_prod_only() -> None:
             "mlwf: error: --notify is for --env local: staging sends alerts where its alerts.notify says",
         ),
         (
+            ["flows", "deploy", "--env", "local", "--notify", "https://hooks.slack.com/services/T0/B0/x"],
+            "",
+            "mlwf: error: --notify: 'https://hooks.slack.com/services/T0/B0/x': expected "
+            "'<block type slug>/<block name>', e.g. custom-webhook/alerts",
+        ),
+        (
             ["alerts", "webhook", "team"],
             "hooks.slack.com/services/T0/B0/x\n",
             "mlwf: error: the webhook URL must start with https:// (or http:// on a private network)",
         ),
+        (
+            ["alerts", "webhook", "Team_Alerts"],
+            "https://hooks.slack.com/services/T0/B0/x\n",
+            "mlwf: error: block name 'Team_Alerts': expected lowercase letters, digits and dashes (Prefect's rule)",
+        ),
     ],
 )
 def test_alert_commands_refuse_bad_input_in_one_line(argv: list[str], stdin: str, line: str) -> None:
-    result = subprocess.run([MLWF, *argv], cwd=REPO, input=stdin, capture_output=True, text=True, timeout=120)
+    env = {**os.environ, "PREFECT_API_URL": "http://127.0.0.1:9/api"}  # never reached: refused before
+    result = subprocess.run([MLWF, *argv], cwd=REPO, input=stdin, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [line]
-    assert "hooks.slack.com" not in result.stdout + result.stderr, "the URL is a secret: never echoed"
+    if stdin:
+        assert stdin.strip() not in result.stdout + result.stderr, "the URL is a secret: never echoed"
+
+
+def test_a_webhook_needs_the_workspaces_prefect_api_in_one_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env["PREFECT_HOME"] = str(tmp_path)  # no profile that sets it either
+    result = subprocess.run(
+        [MLWF, "alerts", "webhook", "team"],
+        cwd=REPO,
+        input="https://hooks.slack.com/services/T0/B0/x\n",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "mlwf: error: PREFECT_API_URL is not set: point it at the workspace whose alerts use this webhook"
+    ]
+    assert not list(tmp_path.rglob("*.db")), "no temporary server, no block saved anywhere"
 
 
 class Receiver(http.server.ThreadingHTTPServer):
@@ -209,44 +239,54 @@ def test_a_missing_destination_is_one_line_and_writes_nothing(server: str, recei
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "mlwf: error: alerts.notify: no Prefect block custom-webhook/nobody in this workspace "
-        "(create it: mlwf alerts webhook --env ENV nobody < url-file)"
+        "(create it: mlwf alerts webhook nobody < url-file)"
     ]
     assert result.stdout == ""
     assert {a.id: a.model_dump(mode="json") for a in managed("local")} == before
 
 
+def run_flows(server: str, *argv: str) -> dict[str, Any]:
+    """A scenario of tests/alert_runs.py in its own process against ``server``."""
+    env = {**os.environ, "PREFECT_API_URL": server, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    result = subprocess.run(
+        [sys.executable, str(REPO / "tests" / "alert_runs.py"), *argv],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    (line,) = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
+    return dict(json.loads(line.removeprefix("RESULT ")))
+
+
 @pytest.mark.slow
 def test_a_failed_run_reaches_the_webhook(alerting: str, receiver: Receiver) -> None:
-    from prefect import flow, tags
-
-    @flow(name="alerts-failing")
-    def failing() -> None:
-        raise RuntimeError("the disk is full")
-
-    with tags("local"):
-        state = failing(return_state=True)
-    assert state.is_failed()
-    text = wait_for_text(receiver, "alerts-failing")
+    run = run_flows(alerting, "failing", "local")
+    assert (run["type"], run["name"]) == ("FAILED", "Failed")
+    text = wait_for_text(receiver, run["run"])
     assert text.startswith("[local] a flow run failed or crashed\n")
     assert "is Failed: " in text
     assert "the disk is full" in text
 
 
 @pytest.mark.slow
+def test_a_run_that_timed_out_reaches_the_webhook(alerting: str, receiver: Receiver) -> None:
+    """Prefect ends a flow past its timeout Failed, named TimedOut: the "failed" alert hears it."""
+    run = run_flows(alerting, "timing-out", "local")
+    assert (run["type"], run["name"]) == ("FAILED", "TimedOut")
+    text = wait_for_text(receiver, run["run"])
+    assert text.startswith("[local] a flow run failed or crashed\n")
+    assert "is TimedOut: " in text
+
+
+@pytest.mark.slow
 def test_a_refused_run_reaches_the_webhook(alerting: str, receiver: Receiver) -> None:
     """A run ending in `mlwf.refused` (the storm pipeline's refusals end so: test_gate_flows.py)."""
-    from prefect import flow, tags
-
-    import mlwf
-
-    @flow(name="alerts-refusing")
-    def refusing() -> Any:
-        return mlwf.refused("model m2 refused by the promotion gate: ROC AUC 0.51 (model m1 stays current)")
-
-    with tags("local"):
-        state: Any = refusing(return_state=True)
-    assert (state.type.value, state.name) == ("FAILED", "Refused")
-    text = wait_for_text(receiver, _run_name(state.state_details.flow_run_id))
+    run = run_flows(alerting, "refusing", "local")
+    assert (run["type"], run["name"]) == ("FAILED", "Refused")
+    text = wait_for_text(receiver, run["run"])
     assert text.startswith("[local] the promotion gate refused a model\n")
     assert "is Refused: model m2 refused by the promotion gate" in text
 
@@ -255,61 +295,32 @@ def test_a_refused_run_reaches_the_webhook(alerting: str, receiver: Receiver) ->
 def test_a_decayed_champion_reaches_the_webhook_and_scores_nothing(
     alerting: str, receiver: Receiver, tmp_path: Path
 ) -> None:
-    """Two pipeline runs: a model promoted; then the relation turns around, so the champion
-    ranks the newest rows worse than the baseline (the candidate is refused too): the run ends
-    Decayed, and with stopping on it scores nothing."""
-    from prefect import tags
-
-    from mlwf import storage
-    from workflows.storm.flows import storm_damage_pipeline
-    from workflows.storm.zones import Zones
-
-    source, root = tmp_path / "source", tmp_path / "data"
-    for year in (2010, 2011, 2012):
-        write_year(source, year, GOOD, events=1000)
-    with tags("local"):
-        champion = storm_damage_pipeline(source=str(source), data_root=str(root))["model_version"]
-        scored = storage.current(Zones(str(root)).scores)
-        write_year(source, 2013, GOOD.inverted(), events=1000)
-        decayed: Any = storm_damage_pipeline(
-            source=str(source), data_root=str(root), stop_when_decayed=True, return_state=True
-        )
-    assert (decayed.type.value, decayed.name) == ("FAILED", "Decayed")
-    assert "\n" not in decayed.message
-    assert decayed.message.startswith(
+    """Two pipeline runs (tests/alert_runs.py): a model promoted; then the relation turns around,
+    so the champion ranks the newest rows worse than the baseline (the candidate is refused too):
+    the run ends Decayed, and with stopping on it scores nothing."""
+    run = run_flows(alerting, "decayed", "local", str(tmp_path))
+    champion = run["champion"]
+    assert (run["type"], run["name"]) == ("FAILED", "Decayed")
+    assert "\n" not in run["message"]
+    assert run["message"].startswith(
         f"current model {champion} is worse than the baseline on the newest rows (ROC AUC 0."
     )
-    assert ": scoring stopped; model " in decayed.message
-    details = decayed.result(raise_on_failure=False).details
-    assert details["serving_model"] is None
-    assert details["scores"] is None
-    assert storage.current(Zones(str(root)).scores) == scored, "nothing scored with the decayed champion"
-    assert "- **Decayed**: current model" in Path(details["report"]).read_text()
-
-    name = _run_name(decayed.state_details.flow_run_id)
-    decay = wait_for_text(receiver, name)
+    assert ": scoring stopped; model " in run["message"]
+    assert run["serving_model"] is None
+    assert run["scores"] is None
+    assert run["scores_unchanged"], "nothing scored with the decayed champion"
+    assert run["report_says_decayed"]
+    decay = wait_for_text(receiver, run["run"])
     assert decay.startswith("[local] the serving model is worse than the baseline\n")
     assert f"is Decayed: current model {champion} is worse than the baseline" in decay
-    time.sleep(5)  # what else the actions service sends for this run has been sent by now
-    assert not [t for t in receiver.texts(name) if "failed or crashed" in t], "a distinct alert, not 'failed'"
-
-
-def _run_name(flow_run_id: Any) -> str:
-    from prefect.client.orchestration import get_client
-
-    async def read() -> str:
-        async with get_client() as client:
-            return (await client.read_flow_run(flow_run_id)).name
-
-    return asyncio.run(read())
+    (failed,) = [a for a in managed("local") if a.name.endswith("failed or crashed")]
+    assert "prefect.flow-run.Decayed" not in failed.trigger.expect, "a distinct alert, not 'failed' too"
 
 
 @pytest.mark.slow
 def test_a_run_longer_than_expected_is_late(server: str, receiver: Receiver) -> None:
     """The late alert with a 12-second limit (settings allow 5 minutes at least: built unvalidated
     here so the test does not wait that long)."""
-    from prefect import flow, tags
-
     from mlwf import alerts
 
     async def apply() -> list[str]:
@@ -322,11 +333,7 @@ def test_a_run_longer_than_expected_is_late(server: str, receiver: Receiver) -> 
 
     assert "alert created: mlwf latecheck: a flow run is still running after 0.2 min" in asyncio.run(apply())
 
-    @flow(name="alerts-slow")
-    def slow() -> None:
-        time.sleep(25)
-
-    with tags("latecheck"):
-        slow()
+    run = run_flows(server, "slow", "latecheck", "25")  # well past the limit, then Completed
+    assert (run["type"], run["name"]) == ("COMPLETED", "Completed")
     text = wait_for_text(receiver, "[latecheck] a flow run is still running after 0.2 min", timeout=60)
-    assert "alerts-slow" in text
+    assert f"Flow run {run['run']} of alerts-slow is " in text

@@ -17,6 +17,7 @@ any that are no longer declared: deploying twice creates nothing new.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -30,7 +31,11 @@ from mlwf.errors import UserError
 from mlwf.settings import AlertSettings
 
 MANAGED_TAG = "mlwf-alerts"  # marks the automations this module owns
-FINAL = ("Completed", "Failed", "Crashed", "Cancelled", "Refused", "Decayed")  # a run that ended
+BLOCK_NAME = re.compile(r"[a-z0-9-]+")  # Prefect's rule for block (and block type) names
+# Final states by name (Prefect's events are named after the state: a flow that times out ends
+# Failed, named "TimedOut"); what the "failed" alert hears, and what ends a run for the "late" one.
+FAILED = ("Failed", "Crashed", "TimedOut")
+FINAL = ("Completed", *FAILED, "Cancelled", "Refused", "Decayed")
 BODY = (
     "Flow run {{ flow_run.name }} of {{ flow.name }} is {{ flow_run.state.name }}"
     "{% if flow_run.state.message %}: {{ flow_run.state.message }}{% endif %}\n"
@@ -68,7 +73,7 @@ def alerts(env: str, settings: AlertSettings) -> list[Alert]:
         within=timedelta(minutes=settings.late_after_minutes),
     )
     return [
-        Alert("failed", "a flow run failed or crashed", on("Failed", "Crashed")),
+        Alert("failed", "a flow run failed or crashed", on(*FAILED)),
         Alert("refused", "the promotion gate refused a model", on("Refused")),
         Alert("decayed", "the serving model is worse than the baseline", on("Decayed")),
         Alert("late", f"a flow run is still running after {settings.late_after_minutes} min", late),
@@ -103,11 +108,11 @@ async def resolve_destinations(client: Any, settings: AlertSettings) -> list[UUI
     for name in settings.notify:
         slug, block = name.split("/", 1)
         try:
-            document = await client.read_block_document_by_name(name=block, block_type_slug=slug)
+            document = await client.read_block_document_by_name(name=block, block_type_slug=slug, include_secrets=False)
         except ObjectNotFound:
             raise UserError(
                 f"alerts.notify: no Prefect block {name} in this workspace "
-                f"(create it: mlwf alerts webhook --env ENV {block} < url-file)"
+                f"(create it: mlwf alerts webhook {block} < url-file)"
             ) from None
         if "notify" not in (document.block_schema.capabilities if document.block_schema else []):
             raise UserError(f"alerts.notify: block {name} cannot send notifications")
@@ -162,6 +167,8 @@ def webhook_block(name: str, url: str) -> Any:
 
 def save_webhook(name: str, url: str) -> str:
     """Create or replace the webhook block ``name``; returns its ``notify`` entry."""
+    if not BLOCK_NAME.fullmatch(name):
+        raise UserError(f"block name {name!r}: expected lowercase letters, digits and dashes (Prefect's rule)")
     if not url.startswith(("https://", "http://")):
         raise UserError("the webhook URL must start with https:// (or http:// on a private network)")
     webhook_block(name, url).save(name, overwrite=True)

@@ -342,10 +342,16 @@ def _flows(args: argparse.Namespace) -> int:
     repo = _repo_root()
     if args.flows_command == "smoke":
         return _smoke(args, repo)
+    from pydantic import ValidationError
+
     from mlwf.settings import AlertSettings, load_environment
 
     if args.env == "local":
-        target = deployments.local_target(repo, AlertSettings(notify=args.notify))
+        try:
+            alerting = AlertSettings(notify=args.notify)
+        except ValidationError as exc:
+            raise UserError(f"--notify: {exc.errors()[0]['msg'].removeprefix('Value error, ')}") from None
+        target = deployments.local_target(repo, alerting)
     elif args.notify:
         raise UserError(f"--notify is for --env local: {args.env} sends alerts where its alerts.notify says")
     else:
@@ -378,9 +384,13 @@ def _status(args: argparse.Namespace) -> int:
 def _alerts_webhook(args: argparse.Namespace) -> int:
     import getpass
 
+    from prefect.settings import PREFECT_API_URL
+
     from mlwf.alerts import save_webhook
 
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    if not PREFECT_API_URL.value():  # never a temporary local server: the block would be saved nowhere useful
+        raise UserError("PREFECT_API_URL is not set: point it at the workspace whose alerts use this webhook")
     url = getpass.getpass("webhook URL: ") if sys.stdin.isatty() else sys.stdin.read()
     entry = save_webhook(args.name, url.strip())
     print(f"saved {entry}: list it in an environment's alerts.notify (the URL is kept as a secret of the block)")

@@ -205,7 +205,7 @@ class AlertSettings(Strict):
     @classmethod
     def _blocks(cls, value: list[str]) -> list[str]:
         for name in value:
-            if not re.fullmatch(r"[a-z0-9-]+/[A-Za-z0-9_.-]+", name):
+            if not re.fullmatch(r"[a-z0-9-]+/[a-z0-9-]+", name):  # Prefect's names: lowercase, digits, dashes
                 raise ValueError(f"{name!r}: expected '<block type slug>/<block name>', e.g. custom-webhook/alerts")
         if len(set(value)) != len(value):
             raise ValueError("a destination is listed twice")

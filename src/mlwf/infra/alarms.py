@@ -39,7 +39,8 @@ def alarm_arns(settings: Settings) -> str:
 
 
 def budget_arns(settings: Settings) -> str:
-    return f"arn:aws:budgets::{settings.account_id}:budget/{settings.name_prefix}-*"
+    """The form AWS documents for Budgets' ``aws:SourceArn`` (the account's budgets)."""
+    return f"arn:aws:budgets::{settings.account_id}:*"
 
 
 def _publishers(settings: Settings) -> list[tuple[str, str, str]]:
@@ -111,9 +112,11 @@ class EnvironmentAlarms(pulumi.ComponentResource):
         self.topic = aws.sns.Topic(
             "alerts", name=alerts_topic_name(settings.name_prefix), kms_master_key_id=self.key.arn, opts=child
         )
-        aws.sns.TopicPolicy(
+        policy = aws.sns.TopicPolicy(
             "alerts", arn=self.topic.arn, policy=self.topic.arn.apply(lambda a: topic_policy(settings, a)), opts=child
         )
+        # what publishes is created once it may: the topic policy in place
+        child = pulumi.ResourceOptions(parent=self, depends_on=[policy])
         self.budget = self._budget(settings, child)
         dimensions = {"Environment": settings.name}
         leftover: dict[str, Any] = {
