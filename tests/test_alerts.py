@@ -262,33 +262,30 @@ def run_flows(server: str, *argv: str) -> dict[str, Any]:
 
 
 @pytest.mark.slow
-def test_a_failed_run_reaches_the_webhook(alerting: str, receiver: Receiver) -> None:
-    run = run_flows(alerting, "failing", "local")
-    assert (run["type"], run["name"]) == ("FAILED", "Failed")
+@pytest.mark.parametrize(
+    ("scenario", "state", "alert", "says"),
+    [
+        ("failing", "Failed", "a flow run failed or crashed", ["is Failed: ", "the disk is full"]),
+        # Prefect ends a flow past its timeout Failed, named TimedOut: the "failed" alert hears it
+        ("timing-out", "TimedOut", "a flow run failed or crashed", ["is TimedOut: "]),
+        # a run ending in `mlwf.refused` (the storm pipeline's refusals end so: test_gate_flows.py)
+        (
+            "refusing",
+            "Refused",
+            "the promotion gate refused a model",
+            ["is Refused: model m2 refused by the promotion gate"],
+        ),
+    ],
+)
+def test_a_run_ending_so_reaches_the_webhook(
+    alerting: str, receiver: Receiver, scenario: str, state: str, alert: str, says: list[str]
+) -> None:
+    run = run_flows(alerting, scenario, "local")
+    assert (run["type"], run["name"]) == ("FAILED", state)
     text = wait_for_text(receiver, run["run"])
-    assert text.startswith("[local] a flow run failed or crashed\n")
-    assert "is Failed: " in text
-    assert "the disk is full" in text
-
-
-@pytest.mark.slow
-def test_a_run_that_timed_out_reaches_the_webhook(alerting: str, receiver: Receiver) -> None:
-    """Prefect ends a flow past its timeout Failed, named TimedOut: the "failed" alert hears it."""
-    run = run_flows(alerting, "timing-out", "local")
-    assert (run["type"], run["name"]) == ("FAILED", "TimedOut")
-    text = wait_for_text(receiver, run["run"])
-    assert text.startswith("[local] a flow run failed or crashed\n")
-    assert "is TimedOut: " in text
-
-
-@pytest.mark.slow
-def test_a_refused_run_reaches_the_webhook(alerting: str, receiver: Receiver) -> None:
-    """A run ending in `mlwf.refused` (the storm pipeline's refusals end so: test_gate_flows.py)."""
-    run = run_flows(alerting, "refusing", "local")
-    assert (run["type"], run["name"]) == ("FAILED", "Refused")
-    text = wait_for_text(receiver, run["run"])
-    assert text.startswith("[local] the promotion gate refused a model\n")
-    assert "is Refused: model m2 refused by the promotion gate" in text
+    assert text.startswith(f"[local] {alert}\n")
+    for words in says:
+        assert words in text
 
 
 @pytest.mark.slow

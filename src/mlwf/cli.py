@@ -366,16 +366,22 @@ def _flows(args: argparse.Namespace) -> int:
     return 0
 
 
-def _status(args: argparse.Namespace) -> int:
+def _require_prefect_api(where: str) -> None:
+    """A command about a workspace needs its API: never a temporary local server, which would
+    show nothing of it and keep what it is given."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from prefect.settings import PREFECT_API_URL
 
+    if not PREFECT_API_URL.value():
+        raise UserError(f"PREFECT_API_URL is not set: point it at {where}")
+
+
+def _status(args: argparse.Namespace) -> int:
     from mlwf.settings import load_environment
     from mlwf.status import collect
 
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     settings = load_environment(args.env, _repo_root() / "environments")
-    if not PREFECT_API_URL.value():  # never a temporary local server: it would show nothing of E
-        raise UserError(f"PREFECT_API_URL is not set: point it at {args.env}'s Prefect workspace")
+    _require_prefect_api(f"{args.env}'s Prefect workspace")
     result = collect(settings, _repo_root())
     print(json.dumps(result.to_json(), indent=2) if args.json else "\n".join(result.lines()))
     return 0
@@ -384,13 +390,9 @@ def _status(args: argparse.Namespace) -> int:
 def _alerts_webhook(args: argparse.Namespace) -> int:
     import getpass
 
-    from prefect.settings import PREFECT_API_URL
-
     from mlwf.alerts import save_webhook
 
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    if not PREFECT_API_URL.value():  # never a temporary local server: the block would be saved nowhere useful
-        raise UserError("PREFECT_API_URL is not set: point it at the workspace whose alerts use this webhook")
+    _require_prefect_api("the workspace whose alerts use this webhook")
     url = getpass.getpass("webhook URL: ") if sys.stdin.isatty() else sys.stdin.read()
     entry = save_webhook(args.name, url.strip())
     print(f"saved {entry}: list it in an environment's alerts.notify (the URL is kept as a secret of the block)")

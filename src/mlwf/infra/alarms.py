@@ -119,12 +119,14 @@ class EnvironmentAlarms(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self, depends_on=[policy])
         self.budget = self._budget(settings, child)
         dimensions = {"Environment": settings.name}
-        leftover: dict[str, Any] = {
+        on_the_reaper_metric: dict[str, Any] = {  # what both alarms share
             "namespace": REAPER_METRICS_NAMESPACE,
             "metric_name": LEFTOVER_METRIC,
             "dimensions": dimensions,
+            "evaluation_periods": 1,
+            "alarm_actions": [self.topic.arn],
+            "opts": child,
         }
-        actions = [self.topic.arn]
         self.leftovers = aws.cloudwatch.MetricAlarm(
             "reaper-leftovers",
             name=f"{settings.name_prefix}-reaper-leftovers",
@@ -134,13 +136,10 @@ class EnvironmentAlarms(pulumi.ComponentResource):
             ),
             statistic="Maximum",
             period=REAPER_PERIOD_S,
-            evaluation_periods=1,
             threshold=0,
             comparison_operator="GreaterThanThreshold",
             treat_missing_data="notBreaching",
-            alarm_actions=actions,
-            opts=child,
-            **leftover,
+            **on_the_reaper_metric,
         )
         self.silent = aws.cloudwatch.MetricAlarm(
             "reaper-silent",
@@ -148,13 +147,10 @@ class EnvironmentAlarms(pulumi.ComponentResource):
             alarm_description=f"the reaper has not reported for {REAPER_SILENT_PERIODS} hours: is it scheduled?",
             statistic="SampleCount",
             period=REAPER_PERIOD_S * REAPER_SILENT_PERIODS,
-            evaluation_periods=1,
             threshold=1,
             comparison_operator="LessThanThreshold",
             treat_missing_data="breaching",
-            alarm_actions=actions,
-            opts=child,
-            **leftover,
+            **on_the_reaper_metric,
         )
         self.register_outputs({"topic_arn": self.topic.arn})
 
