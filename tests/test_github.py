@@ -239,3 +239,23 @@ def test_an_existing_tag_is_promoted_only_at_the_digest_this_pipeline_recorded()
     assert "docker push" not in exists
     assert pushed.index("docker push") < pushed.index('mlwf image record "$TAG" "$digest"')
     assert 'echo "digest=$digest" >> "$GITHUB_OUTPUT"' in push["run"]
+
+
+def test_a_rollback_runs_inside_the_chosen_environment_then_smokes() -> None:
+    """Run by hand, in the environment's GitHub environment (its deploy role; prod's reviewers),
+    never at the same time as a deploy of that environment; a smoke run after, as after a deploy."""
+    from mlwf.settings import environment_names
+
+    document = load("rollback.yml")
+    choice = document["on"]["workflow_dispatch"]["inputs"]["environment"]
+    assert choice["options"] == environment_names(REPO / "environments")
+    job = document["jobs"]["rollback"]
+    assert job["environment"] == "${{ inputs.environment }}"
+    deploys = load("main.yml")["jobs"]
+    assert document["concurrency"]["group"] == "deploy-${{ inputs.environment }}"
+    assert {deploys[f"deploy-{env}"]["concurrency"]["group"] for env in choice["options"]} == {
+        f"deploy-{env}" for env in choice["options"]
+    }
+    runs = [step["run"] for step in job["steps"] if "mlwf" in step.get("run", "")]
+    assert [r.split("mlwf ", 1)[1].split()[:2] for r in runs] == [["rollback", '"${args[@]}"'], ["flows", "smoke"]]
+    assert 'args+=(--to "$DIGEST")' in runs[0]

@@ -24,13 +24,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from registry import push_image
 
 from mlwf.compute import ClusterStartError, RunInfo, cluster_spec, dask_client
 from mlwf.contract import ClusterRuntime, runtime_parameter_name
 from mlwf.rehearsal.checks import security_groups_allow_every_connection, task_endpoints
 from mlwf.rehearsal.cloud import Credentials
 from mlwf.rehearsal.network import dropped
-from mlwf.rehearsal.rehearse import perform, rehearsal_runs
+from mlwf.rehearsal.rehearse import deploy, deploy_role, perform, rehearsal_runs
 from mlwf.rehearsal.stage import Stage, stage
 from mlwf.rehearsal.tasks import LOOPBACK
 from mlwf.settings import Settings
@@ -620,3 +621,55 @@ def test_rehearse_refuses_a_json_file_in_a_missing_folder_before_any_work(tmp_pa
     assert result.stderr.strip().splitlines() == [
         f"mlwf: error: --json {tmp_path}/missing/result.json: its folder does not exist"
     ]
+
+
+def deployed_images(current: Stage) -> tuple[set[str], set[str]]:
+    """The images of the environment's task definitions (the work pool's flow runs, Dask's),
+    and those the flow deployments' task definitions run."""
+    status = json.loads(current.mlwf("status", "--env", current.settings.name, "--json").stdout)
+    return set(status["images"].values()), {d["image"] for d in status["deployments"]}
+
+
+# Last in the module: it leaves the environment running an image by digest.
+def test_a_rollback_restores_the_previous_digest_and_refuses_one_gone_from_the_registry(
+    dev: Stage, rehearsed: Any
+) -> None:
+    """Two releases deployed by digest, as main's deploy job deploys them (the image stacks,
+    then the flows: deployed once, after the second, which is what they name); `mlwf rollback`'s
+    steps, with the deploy role's rights, bring the first back in every task definition and every
+    deployment's job variables, recorded like a deploy; a digest gone from the registry is refused
+    in one line, with nothing changed."""
+    from mlwf.rollback import deployed_images as history
+    from mlwf.rollback import rollback
+
+    repository = (
+        f"{dev.settings.account_id}.dkr.ecr.{dev.settings.region}.amazonaws.com/{dev.settings.image.repository}"
+    )
+    first, second = (push_image(dev.aws.client("ecr"), dev.settings.image.repository, f"release-{n}") for n in (1, 2))
+    for digest in (first, second):
+        changed = dev.deploy_image(digest)
+        assert {"TaskDefinition flow-run", "Parameter runtime", "Parameter work-pool"} <= set(changed), changed
+    deploy(dev)
+
+    deployer = deploy_role(dev)
+    clients = (dev.aws.client("ssm", deployer), dev.aws.client("ecr", deployer))
+    said: list[str] = []
+    step = rollback(dev.settings, None, lambda s: dev.deploy_image(s.target), lambda: deploy(dev), said.append, clients)
+    assert (step.current, step.target, step.tags) == (second, first, ("release-1",))
+    assert said[0] == f"rolling staging back from {second} to {first} (release-1)"
+    assert deployed_images(dev) == ({f"{repository}@{first}"}, {f"{repository}@{first}"})
+    recorded = history(dev.settings, clients[0])
+    assert [image.rpartition("@")[2] for image in recorded[-3:]] == [first, second, first]
+    assert not [d for d in dev.aws.denials if d.user == deployer.user]
+
+    dev.aws.client("ecr").batch_delete_image(
+        repositoryName=dev.settings.image.repository, imageIds=[{"imageDigest": second}]
+    )
+    refused = dev.mlwf("rollback", "--env", "staging", credentials=deployer)  # the previous one is now `second`
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines() == [
+        f"mlwf: error: image {second} is gone from {dev.settings.image.repository} (its lifecycle policy keeps "
+        "the newest images): cannot roll back to it"
+    ]
+    assert refused.stdout == ""
+    assert history(dev.settings, clients[0]) == recorded, "nothing deployed"

@@ -196,6 +196,12 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--env", required=True, help="an environment of environments/")
     status.add_argument("--json", action="store_true", help="print it as JSON")
 
+    rollback = commands.add_parser(
+        "rollback", help="task definitions and flow deployments back to the previous (or a named) image digest"
+    )
+    rollback.add_argument("--env", required=True, help="an environment of environments/")
+    rollback.add_argument("--to", help="the image digest (sha256:...) to go back to (default: the one deployed before)")
+
     alerts = commands.add_parser("alerts", help="where the alerts of `mlwf flows deploy` are delivered")
     alerts_commands = alerts.add_subparsers(dest="alerts_command", required=True, parser_class=_Parser)
     webhook = alerts_commands.add_parser(
@@ -264,6 +270,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _alerts_webhook(args)
         if args.command == "status":
             return _status(args)
+        if args.command == "rollback":
+            return _rollback(args)
     except RefusedError as exc:
         print(f"mlwf: {_one_line(exc)}", file=sys.stderr)
         return EXIT_REFUSED
@@ -355,15 +363,27 @@ def _flows(args: argparse.Namespace) -> int:
     elif args.notify:
         raise UserError(f"--notify is for --env local: {args.env} sends alerts where its alerts.notify says")
     else:
-        settings = load_environment(args.env, repo / "environments")
-        variables = deployments.read_job_variables(settings)
-        target = deployments.aws_target(args.env, settings.prefect.work_pool, variables, settings.alerts)
+        target = _aws_target(load_environment(args.env, repo / "environments"))
+    _deploy_flows(target, repo)
+    return 0
+
+
+def _aws_target(settings: Any) -> Any:
+    """An environment's work pool, with the job variables its prefect-agent stack published."""
+    from mlwf import deployments
+
+    variables = deployments.read_job_variables(settings)
+    return deployments.aws_target(settings.name, settings.prefect.work_pool, variables, settings.alerts)
+
+
+def _deploy_flows(target: Any, repo: Path) -> None:
+    from mlwf import deployments
+
     deployed = deployments.deploy_flows(target, repo)
     for name, deployment_id in deployed.deployments.items():
         print(f"deployed {name} ({deployment_id}) on {target.work_pool}")
-    for line in deployed.alerts or [f"no alerts: {args.env} lists no destination (alerts.notify)"]:
+    for line in deployed.alerts or [f"no alerts: {target.env} lists no destination (alerts.notify)"]:
         print(line)
-    return 0
 
 
 def _require_prefect_api(where: str) -> None:
@@ -384,6 +404,26 @@ def _status(args: argparse.Namespace) -> int:
     _require_prefect_api(f"{args.env}'s Prefect workspace")
     result = collect(settings, _repo_root())
     print(json.dumps(result.to_json(), indent=2) if args.json else "\n".join(result.lines()))
+    return 0
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    from mlwf.image_digests import check_digest
+    from mlwf.infra.deploy import deploy
+    from mlwf.infra.stacks import IMAGE_STACKS
+    from mlwf.rollback import Rollback, rollback
+    from mlwf.settings import load_environment
+
+    repo = _repo_root()
+    settings = load_environment(args.env, repo / "environments")
+    if args.to is not None:
+        check_digest(args.to)
+    _require_prefect_api(f"{args.env}'s Prefect workspace (the flows are deployed again)")
+
+    def deploy_image(step: Rollback) -> None:
+        deploy(args.env, list(IMAGE_STACKS), repo, step.tag, image_digest=step.target)
+
+    rollback(settings, args.to, deploy_image, lambda: _deploy_flows(_aws_target(settings), repo))
     return 0
 
 

@@ -177,7 +177,7 @@ class PlanMocks(pulumi.runtime.Mocks):
         )
         resource.id = resource_id
         resource.arn = state["arn"] if isinstance(state.get("arn"), str) else ""
-        resource.dependencies = sorted({self._by_value[v] for v in _strings(args.inputs) if v in self._by_value})
+        resource.dependencies = sorted({self._by_value[v] for v in strings(args.inputs) if v in self._by_value})
         index = len(self.resources)
         self.resources.append(resource)
         for value in (resource_id, state.get("arn")):
@@ -229,14 +229,14 @@ class PlanMocks(pulumi.runtime.Mocks):
         return {}
 
 
-def _strings(value: Any) -> list[str]:
+def strings(value: Any) -> list[str]:
     """Every string inside an input value (where references to other resources appear)."""
     if isinstance(value, str):
         return [value]
     if isinstance(value, dict):
-        return [s for v in value.values() for s in _strings(v)]
+        return [s for v in value.values() for s in strings(v)]
     if isinstance(value, list):
-        return [s for v in value for s in _strings(v)]
+        return [s for v in value for s in strings(v)]
     return []
 
 

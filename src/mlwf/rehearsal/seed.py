@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlwf.infra.plan import PlannedResource, StackPlan
+from mlwf.infra.plan import PlannedResource, StackPlan, strings
 from mlwf.rehearsal.cloud import Credentials, EmulatedAWS
 from mlwf.rehearsal.network import GroupRule
 
@@ -112,6 +112,7 @@ class Seeder:
         self._role_ids: dict[str, tuple[str, str]] = {}  # role id -> (name, ARN)
         self._boundaries: dict[str, dict[str, Any]] = {}  # policy ARN -> document (managed policies)
         self._bounded: dict[str, str] = {}  # role name -> its boundary's ARN
+        self._policy_slots: dict[str, tuple[str, int]] = {}  # inline policy URN -> (role id, its index)
         self._handlers: dict[str, Callable[[PlannedResource], None]] = {
             "aws:ec2/vpc:Vpc": self._vpc,
             "aws:ec2/subnet:Subnet": self._subnet,
@@ -177,6 +178,52 @@ class Seeder:
                     self.world.unseeded.setdefault(why, []).append(label(resource))
         self._create_identities()
         return self.world
+
+    # -- a deploy by another image -----------------------------------------------------------
+
+    def redeploy(self, before: Iterable[StackPlan], after: Iterable[StackPlan]) -> list[str]:
+        """What `pulumi up` of the image stacks by another image does, applied to the seeded world:
+        each changed task definition replaced (a new revision, the old one deregistered, as the
+        provider replaces one), and what names it updated in place (parameters, services,
+        schedules, inline role policies). Anything else the new plan changes is refused: this is not a general update.
+        Returns a label per resource changed."""
+        known = {r.urn: r for plan in before for r in plan.resources}
+        updates: dict[str, Callable[[PlannedResource], None]] = {
+            "aws:ecs/taskDefinition:TaskDefinition": self._replace_task_definition,
+            "aws:ssm/parameter:Parameter": lambda r: self._parameter(r, overwrite=True),
+            "aws:ecs/service:Service": self._update_service,
+            "aws:scheduler/schedule:Schedule": lambda r: self._schedule(r, update=True),
+            "aws:iam/rolePolicy:RolePolicy": self._update_role_policy,
+        }
+        replaced: set[str] = set()  # mocked IDs and ARNs of what was replaced: whatever names one changes too
+        changed = []
+        for plan in after:
+            for resource in plan.resources:
+                prior = known.get(resource.urn)
+                names_replaced = any(m in text for text in strings(resource.inputs) for m in replaced)
+                if prior is not None and prior.inputs == resource.inputs and not names_replaced:
+                    continue
+                update = updates.get(resource.type)
+                if update is None or prior is None:
+                    raise ValueError(
+                        f"a redeploy by image changes only task definitions and what names them: {label(resource)}"
+                    )
+                update(resource)
+                changed.append(label(resource))
+                if resource.type == "aws:ecs/taskDefinition:TaskDefinition":
+                    replaced.update(v for v in (resource.id, resource.arn) if v)
+        return changed
+
+    def _replace_task_definition(self, r: PlannedResource) -> None:
+        old = self.world.real[r.id]
+        self._task_definition(r)
+        self.aws.client("ecs").deregister_task_definition(taskDefinition=old)
+        self.world.task_definitions.remove(old)
+
+    def _update_service(self, r: PlannedResource) -> None:
+        name = r.inputs["name"]
+        self.world.services = [s for s in self.world.services if s.name != name]
+        self._service(r)
 
     # -- mocked values -> real ones -----------------------------------------------------------
 
@@ -509,7 +556,21 @@ class Seeder:
         self.aws.client("ecr").put_registry_policy(policyText=self._input(r, "policy"))
 
     def _role_policy(self, r: PlannedResource) -> None:
+        self._policy_slots[r.urn] = (r.inputs["role"], len(self._policies[r.inputs["role"]]))
         self._policies[r.inputs["role"]].append(json.loads(self._input(r, "policy")))
+
+    def _update_role_policy(self, r: PlannedResource) -> None:
+        """A role's inline policy changed in place (it names a replaced task definition), and its
+        user's copy with it."""
+        role_id, index = self._policy_slots[r.urn]
+        document = json.loads(self._input(r, "policy"))
+        self._policies[role_id][index] = document  # the world's list of the role's documents
+        name = self._role_ids[role_id][0]
+        self.aws.client("iam").put_user_policy(
+            UserName=name,
+            PolicyName=f"{name}-{index}",
+            PolicyDocument=json.dumps(as_user_policy(document, self._withheld(name))),
+        )
 
     def _secret(self, r: PlannedResource) -> None:
         """Created empty, as the stack creates it: its value is put by an administrator
@@ -639,9 +700,12 @@ class Seeder:
         self._map(r, arn)
         self.world.task_definitions.append(arn)
 
-    def _parameter(self, r: PlannedResource) -> None:
+    def _parameter(self, r: PlannedResource, overwrite: bool = False) -> None:
         self.aws.client("ssm").put_parameter(
-            Name=r.inputs["name"], Type=r.inputs.get("type", "String"), Value=self._input(r, "insecureValue")
+            Name=r.inputs["name"],
+            Type=r.inputs.get("type", "String"),
+            Value=self._input(r, "insecureValue"),
+            Overwrite=overwrite,
         )
 
     def _service(self, r: PlannedResource) -> None:
@@ -661,7 +725,7 @@ class Seeder:
             )
         )
 
-    def _schedule(self, r: PlannedResource) -> None:
+    def _schedule(self, r: PlannedResource, update: bool = False) -> None:
         """The reaper's schedule exists as planned; moto never fires one (the rehearsal runs
         ``mlwf reap`` as the reaper's role instead)."""
         inputs = self.sub(r.inputs)
@@ -678,7 +742,8 @@ class Seeder:
                 }
             },
         }
-        arn = self.aws.client("scheduler").create_schedule(
+        scheduler = self.aws.client("scheduler")
+        arn = (scheduler.update_schedule if update else scheduler.create_schedule)(
             Name=inputs["name"],
             ScheduleExpression=inputs["scheduleExpression"],
             FlexibleTimeWindow={"Mode": inputs["flexibleTimeWindow"]["mode"]},
@@ -690,11 +755,15 @@ class Seeder:
 
     def _create_identities(self) -> None:
         for role_id, (name, arn) in self._role_ids.items():
-            self.world.policies[name] = self._policies.get(role_id, [])
-            withheld = self.withhold.get(name, [])
-            if name in self._bounded:
-                withheld = withheld + outside(self.world.policies[name], self._boundaries[self._bounded[name]])
-            self.world.identities[arn] = user_for_role(self.aws, name, name, withheld, self.world)
+            self.world.policies[name] = self._policies[role_id]
+            self.world.identities[arn] = user_for_role(self.aws, name, name, self._withheld(name), self.world)
+
+    def _withheld(self, name: str) -> list[str]:
+        """What a role's user lacks: the scenario's withheld actions, and what its boundary denies."""
+        withheld = self.withhold.get(name, [])
+        if name in self._bounded:
+            withheld = withheld + outside(self.world.policies[name], self._boundaries[self._bounded[name]])
+        return withheld
 
 
 def api_name(key: str) -> str:

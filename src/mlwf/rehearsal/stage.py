@@ -21,7 +21,7 @@ from pathlib import Path
 from mlwf.errors import UserError
 from mlwf.image import DOCKERFILE, REQUIREMENTS
 from mlwf.infra.plan import StackPlan, plan_delivery, plan_environment
-from mlwf.infra.stacks import ORDER
+from mlwf.infra.stacks import IMAGE_STACKS, ORDER
 from mlwf.rehearsal import fargate
 from mlwf.rehearsal.cloud import Credentials, EmulatedAWS, emulated_aws, require_moto
 from mlwf.rehearsal.judge import documents_of, start_refusal
@@ -100,6 +100,7 @@ class Stage:
     plans: list[StackPlan]
     aws: EmulatedAWS
     world: World
+    seeder: Seeder  # what seeded the world (and applies a deploy by another image to it)
     runner: TaskRunner
     prefect: PrefectServer
     connections: ConnectionWatch  # every TCP connection between tasks (security groups)
@@ -137,6 +138,16 @@ class Stage:
             text=True,
             timeout=600,
         )
+
+    def deploy_image(self, digest: str) -> list[str]:
+        """What `mlwf deploy --env ENV --image-digest DIGEST` does to the image stacks, on the
+        emulated AWS: planned again by that digest, and the difference applied as `pulumi up`
+        would (the rehearsal seeds rather than run Pulumi: `Seeder.redeploy`). Returns what changed."""
+        after = plan_environment(self.settings, list(IMAGE_STACKS), self.repo, image_digest=digest)
+        changed = self.seeder.redeploy([p for p in self.plans if p.stack in IMAGE_STACKS], after)
+        replanned = {p.stack: p for p in after}
+        self.plans = [replanned.get(p.stack, p) for p in self.plans]
+        return changed
 
     def start_services(self) -> list[str]:
         """Run each ECS service's task as ECS's service scheduler would (tags propagated from
@@ -212,7 +223,8 @@ def stage(
     say(f"Prefect server at {prefect.url}")
     try:
         with emulated_aws(settings.account_id, settings.region) as aws:
-            world = Seeder(aws, withhold).seed([bootstrap, *plans])
+            seeder = Seeder(aws, withhold)
+            world = seeder.seed([bootstrap, *plans])
             for line in world.not_seeded():
                 say(line)
             sandbox = fargate.prepare(repo, work, repo / DOCKERFILE, repo / REQUIREMENTS)
@@ -228,7 +240,7 @@ def stage(
             )
             connections = ConnectionWatch(runner.addresses, runner.task_of)
             connections.start()
-            current = Stage(settings, repo, work, plans, aws, world, runner, prefect, connections)
+            current = Stage(settings, repo, work, plans, aws, world, seeder, runner, prefect, connections)
             try:
                 put = current.mlwf("secrets", "set", "--env", settings.name, stdin=API_KEY)  # as an administrator
                 if put.returncode != 0:
