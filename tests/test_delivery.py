@@ -19,7 +19,8 @@ from mlwf.cli import main
 from mlwf.delivery import Delivery, load_delivery, oidc_provider_arn
 from mlwf.errors import UserError
 from mlwf.infra.github_repo import environment_variables, main_only, repository_variables
-from mlwf.infra.plan import PlannedResource, StackPlan, plan_delivery
+from mlwf.infra.plan import plan_delivery
+from mlwf.planned import PlannedResource, StackPlan
 from mlwf.settings import load_environments
 
 REPO = Path(__file__).resolve().parents[1]
@@ -120,8 +121,9 @@ def github_environment_of(job: dict[str, Any]) -> list[str]:
     if name is None:
         return []
     name = name if isinstance(name, str) else name["name"]
-    if "${{ matrix.env }}" in name:
-        return [name.replace("${{ matrix.env }}", e.name) for e in load_environments(REPO / "environments")]
+    for chosen in ("${{ matrix.env }}", "${{ inputs.environment }}"):  # a matrix, or a choice of every environment
+        if chosen in name:
+            return [name.replace(chosen, e.name) for e in load_environments(REPO / "environments")]
     return [name]
 
 
