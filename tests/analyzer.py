@@ -14,7 +14,7 @@ import grpc
 from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
-from mlwf.infra.plan import PlannedResource
+from mlwf.planned import PlannedResource
 
 REPO = Path(__file__).resolve().parents[1]
 LEVELS = {"advisory": 0, "mandatory": 1, "disabled": 2}

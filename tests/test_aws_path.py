@@ -17,8 +17,9 @@ import pytest
 
 from mlwf.contract import FLOW_RUN_CONTAINER, ClusterRuntime, task_events_queue_name
 from mlwf.deployments import default_base_job_template, validate_job_variables
-from mlwf.infra.plan import PlannedResource, StackPlan, plan_environment
+from mlwf.infra.plan import plan_environment
 from mlwf.infra.stacks import ORDER
+from mlwf.planned import PlannedResource, StackPlan
 from mlwf.settings import Settings, load_environment
 
 REPO = Path(__file__).resolve().parents[1]

@@ -14,8 +14,9 @@ from test_cli import REPO, assert_one_line_error, run
 
 from mlwf.cost.estimate import FREE, PRICED, USAGE, cluster_price, stack_cost
 from mlwf.cost.prices import PRICES, load_prices
-from mlwf.infra.plan import PlannedResource, StackPlan, plan_environment
+from mlwf.infra.plan import plan_environment
 from mlwf.infra.stacks import ORDER
+from mlwf.planned import PlannedResource, StackPlan
 from mlwf.settings import load_environment, load_environments
 
 HOURS = 730

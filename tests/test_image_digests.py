@@ -12,8 +12,9 @@ import pytest
 
 from mlwf.cli import main
 from mlwf.image_digests import digest_of, image_config
-from mlwf.infra.plan import StackPlan, plan_environment
+from mlwf.infra.plan import plan_environment
 from mlwf.infra.stacks import ORDER
+from mlwf.planned import StackPlan
 from mlwf.settings import load_environment
 
 REPO = Path(__file__).resolve().parents[1]

@@ -14,8 +14,9 @@ import yaml
 from mlwf.compute import ClusterRuntime
 from mlwf.contract import api_key_secret_name
 from mlwf.infra import plan as plan_module
-from mlwf.infra.plan import REDACTED, SECRET_MARKER, StackPlan, plan_environment, redact, run_program
+from mlwf.infra.plan import plan_environment, run_program
 from mlwf.infra.stacks import ORDER, STACKS
+from mlwf.planned import REDACTED, SECRET_MARKER, StackPlan, redact
 from mlwf.settings import Settings, load_environment
 
 REPO = Path(__file__).resolve().parents[1]

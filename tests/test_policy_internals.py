@@ -20,8 +20,9 @@ from pulumi.runtime.proto import analyzer_pb2_grpc
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
 from mlwf.errors import UserError
-from mlwf.infra.plan import PlannedResource, StackPlan
-from mlwf.policy.evaluate import evaluate, plan_and_check
+from mlwf.infra.plan import plan_and_check
+from mlwf.planned import PlannedResource, StackPlan
+from mlwf.policy.evaluate import evaluate
 from mlwf.policy.helpers import (
     Ingress,
     action_matches,

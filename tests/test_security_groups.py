@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from mlwf.infra.plan import PlannedResource, StackPlan, plan_delivery, plan_environment
+from mlwf.infra.plan import plan_delivery, plan_environment
 from mlwf.infra.stacks import ORDER
+from mlwf.planned import PlannedResource, StackPlan
 from mlwf.rehearsal.cloud import EmulatedAWS, emulated_aws
 from mlwf.rehearsal.network import Connection, ConnectionWatch, Endpoint, GroupRule, dropped
 from mlwf.rehearsal.seed import NOT_SEEDED, Seeder, World, outside

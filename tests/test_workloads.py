@@ -196,3 +196,13 @@ def test_stack_names_runtime_parameters_and_the_workdir_live_in_one_place() -> N
     assert where(r"/compute[\"']") == {"src/mlwf/contract.py"}
     assert where(r"/work-pool[\"']") == {"src/mlwf/contract.py"}
     assert where(r"/opt/mlwf") == {"src/mlwf/contract.py"}
+
+
+def test_the_license_pyproject_promises_is_shipped() -> None:
+    """An adopter copies LICENSE: the Apache License 2.0 that pyproject.toml declares."""
+    import tomllib
+
+    assert tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["license"] == "Apache-2.0"
+    text = (REPO / "LICENSE").read_text()
+    assert text.lstrip().startswith("Apache License\n                           Version 2.0, January 2004")
+    assert "END OF TERMS AND CONDITIONS" in text

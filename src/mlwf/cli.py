@@ -5,47 +5,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn
 
-from mlwf.errors import RefusedError, UserError
-
-T = TypeVar("T")
-TRAIN_ENGINES = ("auto", "sklearn", "dask-ml")  # workflows.storm.model.ENGINES, without importing the ML stack
-
-EXIT_USER_ERROR = 2
-EXIT_REFUSED = 3  # the run finished, but a check (the promotion gate) refused to publish its result
+from mlwf.errors import EXIT_REFUSED, EXIT_USER_ERROR, RefusedError, UserError, one_line
+from mlwf.workload_commands import check_each
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {_one_line(message)}\n")
-
-
-def _year(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a year") from None
-    if not 1950 <= value <= 2100:
-        raise argparse.ArgumentTypeError(
-            f"year {value} is outside 1950-2100 (the Storm Events database starts in 1950)"
-        )
-    return value
-
-
-def _year_range(text: str) -> str:
-    first, _, last = text.partition("-")
-    _year(first)
-    _year(last or first)
-    if int(first) > int(last or first):
-        raise argparse.ArgumentTypeError(f"{text!r}: the first year is after the last")
-    return text
+        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {one_line(message)}\n")
 
 
 def _duration(text: str) -> timedelta:
@@ -60,30 +33,17 @@ def _duration(text: str) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> tuple[argparse.ArgumentParser, Any]:
+    """The platform's commands: the parser, and its subparsers (where workloads' are mounted)."""
     parser = _Parser(prog="mlwf", description="ML workflows on AWS: Pulumi stacks, policies, Prefect flows on Dask.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    demo = commands.add_parser("demo", help="run a workload locally (default: the storm-damage pipeline)")
-    demo.add_argument("--workload", default="storm", help="which workload's demo (default: storm)")
-    demo.add_argument("--source", help="folder or fsspec URL of StormEvents_details files (default: shipped sample)")
-    demo.add_argument("--output", default="mlwf-data", help="data root folder or URL (default: ./mlwf-data)")
-    demo.add_argument("--years", type=_year, nargs="+", metavar="YEAR", help="only these data years")
-    demo.add_argument("--split-year", type=_year, help="first test year (default: the last year in the data)")
-    demo.add_argument("--engine", choices=TRAIN_ENGINES, help="training engine (default: auto, by data size)")
-    demo.add_argument(
-        "--train-years",
-        type=_year_range,
-        metavar="FIRST-LAST",
-        help="training years, e.g. 1996-2018 (default: the evaluation years' coverage era)",
+    commands.add_parser(
+        "demo",
+        help="run a workload locally: `mlwf demo [--workload W] ...` is `mlwf W demo ...` (default: the first "
+        "workload with a demo, producers first)",
+        add_help=False,
     )
-    demo.add_argument(
-        "--force-promote",
-        action="store_true",
-        help="publish the trained model even if the promotion gate refuses it (recorded in its metadata)",
-    )
-    demo.add_argument("--json", action="store_true", help="print the run summary as JSON")
-    demo.add_argument("-v", "--verbose", action="store_true", help="also show Prefect's and Dask's INFO logs")
 
     affected = commands.add_parser("affected", help="which stacks, environments and flows a change touches")
     affected.add_argument("--base", required=True, help="git ref to compare with (e.g. origin/main)")
@@ -106,16 +66,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--data-root", help="where the smoke run writes (default: the environment's, under smoke/)"
     )
 
-    bench = commands.add_parser("bench", help="measure the platform against single-process pandas + scikit-learn")
-    bench.add_argument("--quick", action="store_true", help="smaller sizes (2M rows for scoring); what CI may run")
-    bench.add_argument("--json", type=Path, metavar="FILE", help="write every figure to this JSON file")
-    bench.add_argument(
-        "--source", type=Path, help="NOAA files (default: ../shared/data/noaa-storm-events, else the sample)"
-    )
-    bench.add_argument(
-        "--cache", type=Path, help="where the enlarged data is built once and kept (default: ./.bench-cache)"
-    )
-
     image = commands.add_parser("image", help="the flow/Dask image")
     image_commands = image.add_subparsers(dest="image_command", required=True, parser_class=_Parser)
     image_commands.add_parser("tag", help="print the image tag derived from uv.lock and the Python version")
@@ -126,9 +76,6 @@ def build_parser() -> argparse.ArgumentParser:
         digest_command = image_commands.add_parser(name, help=text)
         digest_command.add_argument("tag", help="the image tag")
         digest_command.add_argument("digest", help="sha256:<64 hex digits>")
-
-    validate = commands.add_parser("validate", help="check NOAA details files completely; write nothing")
-    validate.add_argument("files", nargs="+", help="StormEvents_details-*.csv.gz paths or URLs")
 
     plan = commands.add_parser("plan", help="plan every stack offline, under Pulumi's mocks")
     plan.add_argument("--env", action="append", help="environment (repeatable; default: every one in environments/)")
@@ -223,15 +170,34 @@ def build_parser() -> argparse.ArgumentParser:
     env_commands.add_parser("list", help="the environments (environments/*.yaml), in tier order, as JSON")
     check = env_commands.add_parser("check", help="validate environment settings files")
     check.add_argument("files", nargs="*", type=Path, help="settings files (default: environments/*.yaml)")
-    return parser
+    return parser, commands
+
+
+def parse(argv: Sequence[str]) -> argparse.Namespace:
+    """The platform's commands, and each workload's under `mlwf <workload>` (their commands are
+    loaded only when the first word is not one of the platform's)."""
+    parser, commands = build_parser()
+    platform = set(commands.choices) - {"demo"}  # `demo` is an alias of `mlwf <workload> demo`
+    if argv[:1] and argv[0] in platform:
+        return parser.parse_args(argv)
+    from mlwf.workload_commands import mount, route
+    from mlwf.workloads import discover, installed_root
+
+    workloads = discover(installed_root())
+    mounted = mount(commands, workloads, _Parser)
+    return parser.parse_args(route(argv, platform, workloads, mounted))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = parse(list(sys.argv[1:] if argv is None else argv))
+    except UserError as exc:
+        print(f"mlwf: error: {one_line(exc)}", file=sys.stderr)
+        return EXIT_USER_ERROR
     try:
         _check_working_folder()
-        if args.command == "demo":
-            return _demo(args)
+        if getattr(args, "workload", None) is not None:  # a workload's own command (`mlwf <workload> ...`)
+            return _demo(args) if args.workload_command == "demo" else int(args.run(args))
         if args.command == "env" and args.env_command == "list":
             from mlwf.settings import environment_names
 
@@ -245,12 +211,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cost(args)
         if args.command == "prices":
             return _refresh_prices(args)
-        if args.command == "validate":
-            return _validate(args.files)
         if args.command == "flows":
             return _flows(args)
-        if args.command == "bench":
-            return _bench(args)
         if args.command == "image":
             return _image(args)
         if args.command == "affected":
@@ -273,10 +235,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "rollback":
             return _rollback(args)
     except RefusedError as exc:
-        print(f"mlwf: {_one_line(exc)}", file=sys.stderr)
+        print(f"mlwf: {one_line(exc)}", file=sys.stderr)
         return EXIT_REFUSED
     except UserError as exc:
-        print(f"mlwf: error: {_one_line(exc)}", file=sys.stderr)
+        print(f"mlwf: error: {one_line(exc)}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("mlwf: interrupted", file=sys.stderr)
@@ -303,44 +265,7 @@ def _env_check(files: list[Path]) -> int:
         settings = load_settings(path)
         return f"{path} ({settings.tier}, {settings.region}, {settings.network.az_count} AZs)"
 
-    return _check_each(paths, check)
-
-
-def _check_each(items: Sequence[T], check: Callable[[T], str]) -> int:
-    """``check`` every item: "ok  <what it returns>" or one error line each; non-zero if any failed."""
-    failed = 0
-    for item in items:
-        try:
-            print(f"ok  {check(item)}")
-        except UserError as exc:
-            failed += 1
-            print(f"mlwf: error: {_one_line(exc)}", file=sys.stderr)
-    return EXIT_USER_ERROR if failed else 0
-
-
-def _one_line(error: Exception | str) -> str:
-    """An error's message on one line: a line break or control character inside it (a name from
-    a file or an argument) is shown escaped, as Python writes it."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(error))
-
-
-def _bench(args: argparse.Namespace) -> int:
-    from importlib.resources import files
-
-    from workflows.storm.bench import run_bench, table, write_json
-
-    _quiet_runtime()
-    repo = _repo_root()
-    shared = repo.parent / "shared" / "data" / "noaa-storm-events"
-    source = args.source or (shared if shared.is_dir() else Path(str(files("workflows.storm") / "sample_data")))
-    results = run_bench(args.quick, source, args.cache or repo / ".bench-cache", repo)
-    print()
-    print(table(results))
-    print(f"\nthe whole run took {results['wall_s']} s ({'quick' if args.quick else 'full'} sizes)")
-    if args.json:
-        write_json(results, args.json)
-        print(f"\nall figures: {args.json}")
-    return 0
+    return check_each(paths, check)
 
 
 def _flows(args: argparse.Namespace) -> int:
@@ -456,24 +381,9 @@ def _smoke(args: argparse.Namespace, repo: Path) -> int:
     return 0
 
 
-def _validate(files: list[str]) -> int:
-    from mlwf import storage
-    from workflows.storm.ingest import validate_details
-
-    def check(url: str) -> str:
-        name = url.rstrip("/").rsplit("/", 1)[-1] or repr(url)
-        try:
-            rows = validate_details(name, storage.read_bytes(url))
-        except OSError as exc:
-            raise UserError(f"{name}: cannot read ({exc.strerror or exc})") from None
-        return f"{url} ({rows:,} events)"
-
-    return _check_each(files, check)
-
-
 def _plan(args: argparse.Namespace) -> int:
+    from mlwf.infra.plan import plan_and_check
     from mlwf.infra.report import print_plans
-    from mlwf.policy.evaluate import plan_and_check
 
     if args.format != "text":
         raise UserError("--format markdown is the --base comparison's (a pull-request comment): add --base REF")
@@ -694,30 +604,18 @@ def _repo_root() -> Path:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    """`mlwf <workload> demo`: the workload's demo function, given ``--output`` and the flags
+    its ``demo_options`` hook added (those the user set), its summary printed."""
     import inspect
 
-    from mlwf import workloads
-
-    workload = workloads.get(workloads.installed_root(), args.workload)
-    if workload.demo is None:
-        raise UserError(f"the {workload.name} workload has no demo")
+    workload = args.workload
     run = workload.load(workload.demo)
-    given = {
-        "source": args.source,
-        "years": args.years,
-        "split_year": args.split_year,
-        "engine": args.engine,
-        "train_years": args.train_years,
-        "force_promote": args.force_promote or None,
-    }
-    options = {"output": args.output, **{k: v for k, v in given.items() if v is not None}}
     accepted = inspect.signature(run).parameters
-    unknown = [k for k in options if k not in accepted]
-    if unknown:
-        flags = ", ".join("--" + k.replace("_", "-") for k in unknown)
-        raise UserError(f"the {workload.name} workload's demo takes no {flags}")
-    _quiet_runtime(args.verbose)
+    given = {k: v for k, v in vars(args).items() if k in accepted and k != "output" and v not in (None, False)}
+    options = {"output": args.output, **given}
     from mlwf import progress
+
+    progress.quiet_runtime(args.verbose)
 
     # JSON is for programs: the document alone. The reporter is this call's, not the process's.
     previous = progress.install(progress.Console(sys.stdout)) if not args.json else None
@@ -734,49 +632,6 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"mlwf: {result.refused}", file=sys.stderr)
         return EXIT_REFUSED
     return 0
-
-
-def _quiet_runtime(verbose: bool = False) -> None:
-    """Offline-friendly Prefect defaults; on the console, Prefect's and Dask's INFO logs only if
-    ``verbose``, and user errors not at all (the CLI reports them once, as one line). What
-    Prefect sends to its API (the UI's run logs) is unchanged."""
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_LOGGING_LOG_PRINTS", "true")
-    # The temporary API server needs more than Prefect's default 20 s on a busy 2-core machine.
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-    from prefect.logging.configuration import ensure_logging_setup
-    from prefect.logging.handlers import PrefectConsoleHandler
-
-    ensure_logging_setup()
-
-    logging.getLogger("distributed").setLevel(logging.INFO if verbose else logging.WARNING)
-    for handler in logging.getLogger().handlers:  # Prefect's console handler is the root logger's
-        if isinstance(handler, PrefectConsoleHandler):
-            handler.addFilter(_not_a_user_error)
-            if not verbose:
-                handler.setLevel(logging.WARNING)
-
-
-def _not_a_user_error(record: logging.LogRecord) -> bool:
-    """Leave out of the console the records of a run that ended in a user error: Prefect logs the
-    exception with its traceback, then the final state, and the CLI prints the one line."""
-    if record.exc_info and isinstance(record.exc_info[1], UserError):
-        return False
-    if record.levelno < logging.ERROR:
-        return True
-    message = record.getMessage()
-    if message.startswith(("Finished in state Refused(", "Finished in state Decayed(")):
-        return False  # the CLI prints the state's line
-    if "Finished in state Failed" not in message:
-        return True
-    return not any(f"{name}:" in message for name in _user_error_names(UserError))
-
-
-def _user_error_names(kind: type[Exception]) -> set[str]:
-    names = {kind.__name__}
-    for sub in kind.__subclasses__():
-        names |= _user_error_names(sub)
-    return names
 
 
 if __name__ == "__main__":  # pragma: no cover

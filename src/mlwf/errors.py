@@ -4,6 +4,15 @@ The CLI prints it as a single line and exits non-zero; everything else is a bug 
 its traceback.
 """
 
+EXIT_USER_ERROR = 2
+EXIT_REFUSED = 3  # the run finished, but a check (the promotion gate) refused to publish its result
+
+
+def one_line(error: Exception | str) -> str:
+    """An error's message on one line: a line break or control character inside it (a name from
+    a file or an argument) is shown escaped, as Python writes it."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(error))
+
 
 class UserError(Exception):
     """Bad input: a file, a setting or an argument that the user must fix."""

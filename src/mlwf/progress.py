@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, TextIO
 
+from mlwf.errors import UserError
+
 log = logging.getLogger(__name__)
 
 
@@ -196,3 +198,48 @@ def _partition_bar(keys: list[Any], stage: Stage, partitions: int) -> Any:
                 stage.advance(min(layers))
 
     return PartitionBar(keys, interval="200ms")
+
+
+def quiet_runtime(verbose: bool = False) -> None:
+    """Offline-friendly Prefect defaults; on the console, Prefect's and Dask's INFO logs only if
+    ``verbose``, and user errors not at all (the CLI reports them once, as one line). What
+    Prefect sends to its API (the UI's run logs) is unchanged."""
+    import os
+
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_LOGGING_LOG_PRINTS", "true")
+    # The temporary API server needs more than Prefect's default 20 s on a busy 2-core machine.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    from prefect.logging.configuration import ensure_logging_setup
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    ensure_logging_setup()
+
+    logging.getLogger("distributed").setLevel(logging.INFO if verbose else logging.WARNING)
+    for handler in logging.getLogger().handlers:  # Prefect's console handler is the root logger's
+        if isinstance(handler, PrefectConsoleHandler):
+            handler.addFilter(_not_a_user_error)
+            if not verbose:
+                handler.setLevel(logging.WARNING)
+
+
+def _not_a_user_error(record: logging.LogRecord) -> bool:
+    """Leave out of the console the records of a run that ended in a user error: Prefect logs the
+    exception with its traceback, then the final state, and the CLI prints the one line."""
+    if record.exc_info and isinstance(record.exc_info[1], UserError):
+        return False
+    if record.levelno < logging.ERROR:
+        return True
+    message = record.getMessage()
+    if message.startswith(("Finished in state Refused(", "Finished in state Decayed(")):
+        return False  # the CLI prints the state's line
+    if "Finished in state Failed" not in message:
+        return True
+    return not any(f"{name}:" in message for name in _user_error_names(UserError))
+
+
+def _user_error_names(kind: type[Exception]) -> set[str]:
+    names = {kind.__name__}
+    for sub in kind.__subclasses__():
+        names |= _user_error_names(sub)
+    return names

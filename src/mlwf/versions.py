@@ -19,8 +19,6 @@ from typing import Any
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
-import mlwf
-
 log = logging.getLogger(__name__)
 GUARD_TOPIC = "mlwf-version-guard"
 
@@ -55,15 +53,15 @@ def package_versions(packages: tuple[str, ...] = TRACKED_PACKAGES) -> dict[str, 
 def code_version() -> str:
     """The package version plus a digest of the platform's and the workloads' source: changes
     whenever the code that produced an artefact does."""
-    import workflows
+    from mlwf.workloads import WORKFLOWS, installed_root
 
     digest = hashlib.sha256()
-    for package in (mlwf, workflows):
-        root = Path(str(package.__file__)).parent
+    for name, root in (("mlwf", Path(__file__).parent), (WORKFLOWS, installed_root() / WORKFLOWS)):
         for path in sorted(root.rglob("*.py")):
-            digest.update(f"{package.__name__}/{path.relative_to(root).as_posix()}".encode())
+            digest.update(f"{name}/{path.relative_to(root).as_posix()}".encode())
             digest.update(path.read_bytes())
-    return f"{mlwf.__version__}+{digest.hexdigest()[:12]}"
+    release = package_versions(("ml-workflows",))["ml-workflows"]  # mlwf.__version__, read the same way
+    return f"{'0.0.0' if release == 'not installed' else release}+{digest.hexdigest()[:12]}"
 
 
 class VersionMismatchError(RuntimeError):

@@ -1,6 +1,7 @@
 """Workloads are tenants of the platform: each is a folder under ``workflows/`` whose
 ``workload.py`` declares it (`Workload`): its name, the data prefixes it reads and writes under
-an environment's data root, its flows' deployments and the local run `mlwf demo` starts.
+an environment's data root, its flows' deployments, the local run `mlwf demo` starts and its own
+commands (`mlwf.workload_commands`).
 
 The platform never lists them: `discover` reads every ``workflows/*/workload.py`` by path (no
 reinstall when one is added), the stacks grant IAM on exactly the declared prefixes, and
@@ -43,10 +44,16 @@ class Workload:
     deployments: tuple[Deployment, ...] = ()
     smoke: Deployment | None = None  # a short run that must complete before a promotion goes on
     rehearsal: tuple[Deployment, ...] = ()  # the runs `mlwf rehearse` makes, in order
-    demo: str | None = None  # ``<file>:<function>`` run by `mlwf demo --workload NAME` (returns a `Demo`)
+    demo: str | None = None  # ``<file>:<function>`` run by `mlwf NAME demo` (returns a `Demo`)
     # ``<file>:<function>`` given an environment's data root, returning lines about its current
     # model (the first one a summary) for `mlwf status`
     status: str | None = None
+    # ``<file>:<function>`` given the `mlwf <name> demo` parser, adding the demo's own flags (each
+    # flag's dest a keyword of the demo function)
+    demo_options: str | None = None
+    # ``<file>:<function>`` given the subparsers of `mlwf <name>`, adding the workload's own
+    # commands; each sets ``run`` (a function of the parsed arguments returning the exit status)
+    commands: str | None = None
     folder: Path = Path()  # set by `discover`
 
     def entrypoint(self, target: str, repo_root: Path) -> str:
@@ -94,7 +101,7 @@ def _check(workload: Any, where: Path) -> Workload:
     for run in [*([workload.smoke] if workload.smoke else []), *workload.rehearsal]:
         if run.flow not in deployed:
             raise UserError(f"{where}: {run.flow!r} runs but is not one of its deployments")
-    hooks = [h for h in (workload.demo, workload.status) if h]
+    hooks = [h for h in (workload.demo, workload.status, workload.demo_options, workload.commands) if h]
     for target in [d.flow for d in workload.deployments] + hooks:
         if not FLOW.match(target) or not (where.parent / target.split(":")[0]).is_file():
             raise UserError(f"{where}: {target!r} is not '<file>.py:<function>' of a file in {where.parent}")
@@ -115,10 +122,12 @@ def discover(repo_root: Path) -> list[Workload]:
 
 def installed_root() -> Path:
     """The folder holding the installed ``workflows`` package: this checkout when it is
-    installed editable (as `uv sync` does), the image's packages in the image."""
-    import workflows
-
-    return Path(str(workflows.__file__)).parent.parent
+    installed editable (as `uv sync` does), the image's packages in the image. Found, not
+    imported: the platform imports no workload."""
+    spec = importlib.util.find_spec(WORKFLOWS)
+    if spec is None or not spec.submodule_search_locations:
+        raise UserError(f"no {WORKFLOWS} package is installed: run `uv sync` in the checkout")
+    return Path(next(iter(spec.submodule_search_locations))).parent
 
 
 def in_order(workloads: list[Workload]) -> list[Workload]:

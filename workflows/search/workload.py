@@ -13,4 +13,5 @@ WORKLOAD = Workload(
     # small: the rehearsal checks the path, not the model
     rehearsal=(Deployment("flows.py:damage_model_search", parameters={"max_rows": 20_000, "c_values": [0.01, 1.0]}),),
     demo="demo.py:run",
+    demo_options="commands.py:demo_options",
 )

@@ -38,6 +38,7 @@ from mlwf.errors import UserError
 from workflows.storm import drift
 from workflows.storm.encoding import numeric_view
 from workflows.storm.features import CATEGORICAL, INPUT_COLUMNS, NUMERIC, FeatureEncoder, aliased_features
+from workflows.storm.options import ENGINES, FIRST_YEAR, LAST_YEAR
 from workflows.storm.parse import label_damage
 from workflows.storm.schema import coverage_era, era_start
 from workflows.storm.scorer import LinearScorer
@@ -48,7 +49,6 @@ TARGET = "damaged"
 ALL_YEARS = "all_years"  # metrics key of the comparison model trained on every year before the test years
 CHUNK_ROWS = 500_000
 SKLEARN_MAX_ITER = 2000  # the reference must converge: it is what the model is judged against
-ENGINES = ("auto", "sklearn", "dask-ml")
 # scikit-learn's fit holds the design matrix ~4 times (encoded, scaled, the solver's weighted
 # copy and temporaries): it runs on one worker when that fits in the worker's memory limit.
 IN_MEMORY_COPIES = 4
@@ -86,8 +86,8 @@ def year_range(text: str | None) -> tuple[int, int] | None:
         years = (int(first), int(last or first))
     except ValueError:
         raise UserError(f"training years {text!r}: expected FIRST-LAST, e.g. 1996-2018") from None
-    if not all(1950 <= y <= 2100 for y in years):
-        raise UserError(f"training years {text!r} are outside 1950-2100")
+    if not all(FIRST_YEAR <= y <= LAST_YEAR for y in years):
+        raise UserError(f"training years {text!r} are outside {FIRST_YEAR}-{LAST_YEAR}")
     return years
 
 

@@ -29,5 +29,7 @@ WORKLOAD = Workload(
     smoke=Deployment("flows.py:ingest_flow", parameters={"source": SAMPLE, "years": [1995]}),
     rehearsal=(Deployment("flows.py:storm_damage_pipeline", parameters={"source": SAMPLE}),),
     demo="demo.py:run",
+    demo_options="commands.py:demo_options",
+    commands="commands.py:add_commands",  # mlwf storm validate, mlwf storm bench
     status="model_status.py:summary",
 )

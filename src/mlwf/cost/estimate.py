@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlwf.cost.prices import Prices
-from mlwf.infra.plan import PlannedResource, StackPlan
+from mlwf.planned import PlannedResource, StackPlan
 from mlwf.settings import Settings
 
 HOURS_PER_MONTH = 730

@@ -18,8 +18,8 @@ from mlwf.cost.prices import load_prices
 from mlwf.cost.report import Budget, budget
 from mlwf.errors import UserError
 from mlwf.infra import revision
-from mlwf.infra.plan import SECRET_MARKER, PlannedResource, StackPlan, redact
 from mlwf.infra.stacks import ORDER, check_stacks
+from mlwf.planned import SECRET_MARKER, PlannedResource, StackPlan, redact
 from mlwf.policy.evaluate import evaluate
 from mlwf.policy.pack import config_file, resolved_config
 from mlwf.settings import Settings, environment_names, load_settings

@@ -12,9 +12,7 @@ import asyncio
 import contextvars
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,71 +25,9 @@ from pulumi.runtime.sync_await import _sync_await
 from mlwf.image import image_tag
 from mlwf.infra.context import StackContext
 from mlwf.infra.stacks import ORDER, STACKS, build_context
+from mlwf.planned import PlannedResource, StackPlan, strings
 from mlwf.settings import Settings
 from mlwf.workloads import DataAccess, discover
-
-SECRET_MARKER = "4dabf18193072939515e22adb298388d"
-REDACTED = "[secret]"
-
-
-@dataclass
-class PlannedResource:
-    type: str
-    name: str
-    inputs: dict[str, Any]
-    urn: str = ""  # as the engine names it: stack, project, the parents' types and this type, name
-    parent: str = ""  # the parent's URN ("" for the stack's own children)
-    custom: bool = True  # False for components (nothing in AWS)
-    aliases: list[str] = field(default_factory=list)  # URNs it was known by (Pulumi's aliases)
-    provider: str = ""  # the provider reference ("<urn>::<id>") the resource was registered with
-    id: str = ""
-    arn: str = ""  # the mocked ARN (realistic in form; other resources' inputs refer to it)
-    dependencies: list[int] = field(default_factory=list)  # indexes into the plan's resources
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "type": self.type,
-            "name": self.name,
-            "urn": self.urn,
-            "parent": self.parent,
-            "id": self.id,
-            "arn": self.arn,
-            "inputs": redact(self.inputs),
-        }
-
-
-@dataclass
-class StackPlan:
-    env: str
-    stack: str
-    resources: list[PlannedResource] = field(default_factory=list)
-    outputs: dict[str, Any] = field(default_factory=dict)
-    violations: list[dict[str, Any]] = field(default_factory=list)
-    seconds: float = 0.0
-
-    def counts(self) -> Counter[str]:
-        return Counter(r.type for r in self.resources)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "env": self.env,
-            "stack": self.stack,
-            "resources": [r.to_json() for r in self.resources],
-            "outputs": redact(self.outputs),
-            "violations": self.violations,
-        }
-
-
-def redact(value: Any) -> Any:
-    """Replace every secret (Pulumi's wrapped form) with a marker, recursively."""
-    if isinstance(value, dict):
-        if SECRET_MARKER in value:
-            return REDACTED
-        return {k: redact(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [redact(v) for v in value]
-    return value
-
 
 ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
 NAMED_BY_ID = frozenset({"aws:ec2/securityGroup:SecurityGroup", "aws:iam/role:Role"})
@@ -227,17 +163,6 @@ class PlanMocks(pulumi.runtime.Mocks):
             names = [f"{self.settings.region}{suffix}" for suffix in "abcdef"]
             return {"names": names, "zoneIds": [f"use1-az{i}" for i in range(1, 7)], "id": self.settings.region}
         return {}
-
-
-def strings(value: Any) -> list[str]:
-    """Every string inside an input value (where references to other resources appear)."""
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [s for v in value.values() for s in strings(v)]
-    if isinstance(value, list):
-        return [s for v in value for s in strings(v)]
-    return []
 
 
 def _service_and_kind(token: str) -> tuple[str, str]:
@@ -380,3 +305,43 @@ def plan_program(directory: Path, settings: Settings, repo_root: Path) -> StackP
     except Exception as exc:
         raise UserError(f"{directory}: the program failed under mocks: {type(exc).__name__}: {exc}") from None
     return StackPlan(settings.name, str(project), mocks.resources, {}, seconds=time.perf_counter() - started)
+
+
+def plan_and_check(
+    settings: list[Any], stacks: list[str] | None, repo_root: Any, program: Any = None
+) -> list[StackPlan]:
+    """Plan each environment's stacks (or a program as a stack of each) offline and judge every
+    plan with the pack under that environment's policy config (`config_file`). The bootstrap and
+    github stacks (planned with the rest unless stacks are named) are judged under
+    ``config/<stack>.json`` or else the strictest tier's config of the environments they serve."""
+    from mlwf.infra.stacks import DELIVERY_STACKS, check_stacks, delivery_served
+    from mlwf.policy.evaluate import evaluate
+    from mlwf.policy.pack import config_file, resolved_config
+    from mlwf.settings import load_environments
+
+    selected = check_stacks(stacks, delivery=program is None)
+    if stacks is None and program is None:  # everything: the environments' accounts' and the repository's too
+        selected += DELIVERY_STACKS
+    per_environment = [s for s in selected if s not in DELIVERY_STACKS]
+    plans: list[StackPlan] = []
+    for env in settings:
+        if program is not None:
+            env_plans = [plan_program(program, env, repo_root)]
+        elif per_environment:
+            env_plans = plan_environment(env, per_environment, repo_root)
+        else:
+            env_plans = []
+        config = resolved_config(config_file(repo_root / "policies", env.name, env.tier))
+        for plan in env_plans:
+            plan.violations = evaluate(plan, config)
+        plans.extend(env_plans)
+    delivery = [s for s in selected if s in DELIVERY_STACKS]
+    if delivery:
+        everyone = load_environments(repo_root / "environments")  # the --env ones may be fewer
+        for plan in plan_delivery(delivery, settings, repo_root):
+            strictest = delivery_served(plan.stack, plan.env, everyone)[-1]
+            plan.violations = evaluate(
+                plan, resolved_config(config_file(repo_root / "policies", plan.stack, strictest.tier))
+            )
+            plans.append(plan)
+    return plans

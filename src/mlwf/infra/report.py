@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from mlwf.infra.plan import StackPlan
+from mlwf.planned import StackPlan
 from mlwf.settings import Settings
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mlwf.errors import UserError
-from mlwf.infra.plan import PlannedResource, StackPlan
+from mlwf.planned import PlannedResource, StackPlan
 
 # Runs in the planned tree (cwd) with only the interpreter's libraries shared. It reads
 # {"envs": [...], "stacks": [...], "program": "dir" | null} on stdin and writes the plans as JSON.

@@ -20,7 +20,7 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
 
-from mlwf.infra.plan import PlannedResource, StackPlan
+from mlwf.planned import PlannedResource, StackPlan
 from mlwf.policy.pack import POLICIES
 
 Violation = dict[str, str]
@@ -92,43 +92,3 @@ def evaluate(plan: StackPlan, config: dict[str, tuple[str, dict[str, Any]]]) -> 
         elif isinstance(policy, StackValidationPolicy):
             _run(policy, StackValidationArgs(policy_resources, properties), reporter(policy.name, level, ""))
     return sorted(violations, key=lambda v: (v["policy"], v["resource"], v["message"]))
-
-
-def plan_and_check(
-    settings: list[Any], stacks: list[str] | None, repo_root: Any, program: Any = None
-) -> list[StackPlan]:
-    """Plan each environment's stacks (or a program as a stack of each) offline and judge every
-    plan with the pack under that environment's policy config (`config_file`). The bootstrap and
-    github stacks (planned with the rest unless stacks are named) are judged under
-    ``config/<stack>.json`` or else the strictest tier's config of the environments they serve."""
-    from mlwf.infra.plan import plan_delivery, plan_environment, plan_program
-    from mlwf.infra.stacks import DELIVERY_STACKS, check_stacks, delivery_served
-    from mlwf.policy.pack import config_file, resolved_config
-    from mlwf.settings import load_environments
-
-    selected = check_stacks(stacks, delivery=program is None)
-    if stacks is None and program is None:  # everything: the environments' accounts' and the repository's too
-        selected += DELIVERY_STACKS
-    per_environment = [s for s in selected if s not in DELIVERY_STACKS]
-    plans: list[StackPlan] = []
-    for env in settings:
-        if program is not None:
-            env_plans = [plan_program(program, env, repo_root)]
-        elif per_environment:
-            env_plans = plan_environment(env, per_environment, repo_root)
-        else:
-            env_plans = []
-        config = resolved_config(config_file(repo_root / "policies", env.name, env.tier))
-        for plan in env_plans:
-            plan.violations = evaluate(plan, config)
-        plans.extend(env_plans)
-    delivery = [s for s in selected if s in DELIVERY_STACKS]
-    if delivery:
-        everyone = load_environments(repo_root / "environments")  # the --env ones may be fewer
-        for plan in plan_delivery(delivery, settings, repo_root):
-            strictest = delivery_served(plan.stack, plan.env, everyone)[-1]
-            plan.violations = evaluate(
-                plan, resolved_config(config_file(repo_root / "policies", plan.stack, strictest.tier))
-            )
-            plans.append(plan)
-    return plans

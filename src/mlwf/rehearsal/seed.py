@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlwf.infra.plan import PlannedResource, StackPlan, strings
+from mlwf.planned import PlannedResource, StackPlan, strings
 from mlwf.rehearsal.cloud import Credentials, EmulatedAWS
 from mlwf.rehearsal.network import GroupRule
 

@@ -20,8 +20,9 @@ from pathlib import Path
 
 from mlwf.errors import UserError
 from mlwf.image import DOCKERFILE, REQUIREMENTS
-from mlwf.infra.plan import StackPlan, plan_delivery, plan_environment
+from mlwf.infra.plan import plan_delivery, plan_environment
 from mlwf.infra.stacks import IMAGE_STACKS, ORDER
+from mlwf.planned import StackPlan
 from mlwf.rehearsal import fargate
 from mlwf.rehearsal.cloud import Credentials, EmulatedAWS, emulated_aws, require_moto
 from mlwf.rehearsal.judge import documents_of, start_refusal

@@ -1,0 +1,100 @@
+"""A workload's own commands are mounted under `mlwf <workload>` from its declaration (storm's
+`validate` and `bench`, each demo's own flags); today's spellings stay."""
+
+from __future__ import annotations
+
+import argparse
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from mlwf.cli import build_parser, main
+from mlwf.workload_commands import mount, route
+from mlwf.workloads import discover
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+TINY = {
+    "workload.py": """
+        from mlwf.workloads import Workload
+
+        WORKLOAD = Workload(
+            name="tiny", demo="demo.py:run", demo_options="commands.py:options", commands="commands.py:add"
+        )
+    """,
+    "demo.py": """
+        from mlwf.workloads import Demo
+
+        def run(output: str = "mlwf-data", size: int = 1) -> Demo:
+            return Demo({"size": size}, [f"size {size} into {output}"])
+    """,
+    "commands.py": """
+        def options(demo):
+            demo.add_argument("--size", type=int)
+
+        def add(commands):
+            hello = commands.add_parser("hello")
+            hello.add_argument("name")
+            hello.set_defaults(run=lambda args: f"hello {args.name}")
+    """,
+}
+
+
+def test_a_workloads_commands_and_demo_flags_are_mounted_under_its_name(tmp_path: Path) -> None:
+    folder = tmp_path / "workflows" / "tiny"
+    folder.mkdir(parents=True)
+    for name, text in TINY.items():
+        (folder / name).write_text(textwrap.dedent(text))
+    workloads = discover(tmp_path)
+    parser, commands = build_parser()
+    platform = set(commands.choices) - {"demo"}
+    mounted = mount(commands, workloads, argparse.ArgumentParser)
+    assert mounted == {"tiny": {"demo", "hello"}}
+
+    hello = parser.parse_args(route(["hello", "you"], platform, workloads, mounted))
+    assert (hello.command, hello.workload_command, hello.run(hello)) == ("tiny", "hello", "hello you")
+    assert route(["demo", "--size", "3"], platform, workloads, mounted) == ["tiny", "demo", "--size", "3"]
+    demo = parser.parse_args(route(["demo", "--workload=tiny", "--size", "3"], platform, workloads, mounted))
+    assert (demo.workload.name, demo.size, demo.output, demo.json) == ("tiny", 3, "mlwf-data", False)
+    assert route(["plan", "--env", "dev"], platform, workloads, mounted) == ["plan", "--env", "dev"]
+
+
+def test_storms_commands_answer_under_both_spellings(sample_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (details,) = sorted(sample_dir.glob("*_d1995_*"))
+    assert main(["storm", "validate", str(details)]) == 0
+    mounted = capsys.readouterr()
+    assert main(["validate", str(details)]) == 0
+    assert capsys.readouterr() == mounted
+    assert mounted.out.startswith(f"ok  {details} (")
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (["demo", "--workload", "nope"], "mlwf: error: unknown workload 'nope' (known: search, storm)"),
+        (["demo", "--workload"], "mlwf: error: argument --workload: expected one argument"),
+        (["storm", "demo", "--years", "1899"], "year 1899 is outside 1950-2100"),
+        (["storm"], "the following arguments are required: workload_command"),
+    ],
+)
+def test_a_bad_workload_command_is_one_line(argv: list[str], line: str, capsys: pytest.CaptureFixture[str]) -> None:
+    try:
+        status = main(argv)
+    except SystemExit as exit:  # argparse's own errors
+        status = int(exit.code or 0)
+    assert status == 2
+    (error,) = capsys.readouterr().err.strip().splitlines()
+    assert line in error
+
+
+def test_help_lists_each_workloads_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    listed = capsys.readouterr().out
+    assert "the storm workload's own commands" in listed
+    assert "the search workload's own commands" in listed
+    with pytest.raises(SystemExit):
+        main(["storm", "--help"])
+    assert {"demo", "validate", "bench"} <= set(capsys.readouterr().out.split("{", 1)[1].split("}", 1)[0].split(","))
