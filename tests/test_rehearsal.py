@@ -656,16 +656,22 @@ def test_a_rollback_restores_the_previous_digest_and_refuses_one_gone_from_the_r
     said: list[str] = []
     step = rollback(dev.settings, None, lambda s: dev.deploy_image(s.target), lambda: deploy(dev), said.append, clients)
     assert (step.current, step.target, step.tags) == (second, first, ("release-1",))
-    assert said[0] == f"rolling staging back from {second} to {first} (release-1)"
+    assert said[0] == f"rolling {dev.settings.name} back from {second} to {first} (release-1)"
     assert deployed_images(dev) == ({f"{repository}@{first}"}, {f"{repository}@{first}"})
     recorded = history(dev.settings, clients[0])
     assert [image.rpartition("@")[2] for image in recorded[-3:]] == [first, second, first]
     assert not [d for d in dev.aws.denials if d.user == deployer.user]
+    from mlwf.rehearsal.checks import documents
+    from mlwf.rehearsal.judge import judge
+
+    judged = judge([r for r in dev.aws.requests if r.user == deployer.user], [], documents(dev))
+    assert (judged.unjudged, judged.refused) == ([], []), "as AWS judges the deploy role's requests"
+    assert {"ssm:GetParameterHistory", "ecr:DescribeImages"} <= {v.call.action for v in judged.verdicts}
 
     dev.aws.client("ecr").batch_delete_image(
         repositoryName=dev.settings.image.repository, imageIds=[{"imageDigest": second}]
     )
-    refused = dev.mlwf("rollback", "--env", "staging", credentials=deployer)  # the previous one is now `second`
+    refused = dev.mlwf("rollback", "--env", dev.settings.name, credentials=deployer)  # the previous one: `second`
     assert refused.returncode == 2
     assert refused.stderr.strip().splitlines() == [
         f"mlwf: error: image {second} is gone from {dev.settings.image.repository} (its lifecycle policy keeps "

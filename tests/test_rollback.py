@@ -15,7 +15,7 @@ from registry import push_image
 
 from mlwf.contract import runtime_parameter_name
 from mlwf.errors import UserError
-from mlwf.rollback import choose, prepare
+from mlwf.rollback import choose, deployed_images, prepare
 from mlwf.settings import Settings, load_environment
 
 REPO = Path(__file__).resolve().parents[1]
@@ -104,3 +104,18 @@ def test_bad_rollback_input_is_one_line_before_anything_is_read(args: list[str],
     (error,) = result.stderr.strip().splitlines()
     assert line in error
     assert result.stdout == ""
+
+
+def test_a_version_naming_no_image_counts_as_none_but_the_newest_must_name_one(aws_env: str) -> None:
+    import boto3
+
+    settings = load_environment("prod", REPO / "environments")
+    ssm = boto3.client("ssm", region_name=settings.region)
+    name = runtime_parameter_name(settings.name_prefix)
+    for value in (json.dumps({"image": by(ONE)}), "not json", json.dumps(["a list"]), json.dumps({"image": by(TWO)})):
+        ssm.put_parameter(Name=name, Value=value, Type="String", Overwrite=True)
+    assert deployed_images(settings, ssm) == [by(ONE), "", "", by(TWO)]
+    assert choose("prod", deployed_images(settings, ssm), None) == (TWO, ONE)
+    ssm.put_parameter(Name=name, Value="{}", Type="String", Overwrite=True)
+    with pytest.raises(UserError, match=r"^the newest version of /mlwf-prod/compute names no image"):
+        deployed_images(settings, ssm)

@@ -43,15 +43,15 @@ class Rollback:
 
 def deployed_images(settings: Settings, ssm: Any) -> list[str]:
     """The image of every version of the compute stack's runtime parameter, oldest first (SSM
-    keeps the last 100 versions)."""
+    keeps the last 100 versions). An earlier version that does not name one counts as none ("");
+    the newest must."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     name = runtime_parameter_name(settings.name_prefix)
-    images = []
+    versions: list[tuple[int, str]] = []
     try:
         for page in ssm.get_paginator("get_parameter_history").paginate(Name=name, WithDecryption=False):
-            for version in page["Parameters"]:
-                images.append(str(json.loads(version["Value"]).get("image", "")))
+            versions += [(int(v["Version"]), _image_of(v["Value"])) for v in page["Parameters"]]
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "ParameterNotFound":
             raise UserError(
@@ -60,9 +60,18 @@ def deployed_images(settings: Settings, ssm: Any) -> list[str]:
         raise UserError(f"cannot read the deploy history {name}: {exc}") from None
     except BotoCoreError as exc:
         raise UserError(f"cannot read the deploy history {name}: {exc}") from None
-    except ValueError as exc:
-        raise UserError(f"the deploy history {name} holds a malformed version: {exc}") from None
+    images = [image for _, image in sorted(versions)]  # by version: the API promises no order
+    if images and not images[-1]:
+        raise UserError(f"the newest version of {name} names no image: is it the compute stack's?")
     return images
+
+
+def _image_of(value: str) -> str:
+    try:
+        document = json.loads(value)
+    except ValueError:
+        return ""
+    return str(document.get("image") or "") if isinstance(document, dict) else ""
 
 
 def choose(env: str, images: list[str], to: str | None) -> tuple[str | None, str]:

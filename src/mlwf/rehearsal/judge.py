@@ -301,6 +301,11 @@ def _parameter(request: Request, docs: Documents) -> list[Call]:
     return [Call(request.user, request.action, f"arn:aws:ssm:{docs.region}:{docs.account}:parameter/{name}")]
 
 
+def _repository(request: Request, docs: Documents) -> list[Call]:
+    name = str(request.params["repositoryName"])
+    return [Call(request.user, request.action, f"arn:aws:ecr:{docs.region}:{docs.account}:repository/{name}")]
+
+
 def _clusters(request: Request, docs: Documents) -> list[Call]:
     names = request.params.get("clusters") or ["default"]
     return [Call(request.user, request.action, _ecs_arn(docs, "cluster", str(n))) for n in names]
@@ -349,6 +354,8 @@ HANDLERS: dict[str, Callable[[Request, Documents], list[Call]]] = {
     "sqs:ChangeMessageVisibility": _as_is,
     "sqs:GetQueueUrl": _as_is,
     "ssm:GetParameter": _parameter,
+    "ssm:GetParameterHistory": _parameter,  # a rollback's deploy history
+    "ecr:DescribeImages": _repository,  # a rollback's check that the image is still there
     "secretsmanager:CreateSecret": _secret,
     "secretsmanager:GetSecretValue": _secret,
     "secretsmanager:DeleteSecret": _secret,

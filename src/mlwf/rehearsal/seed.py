@@ -195,6 +195,9 @@ class Seeder:
             "aws:scheduler/schedule:Schedule": lambda r: self._schedule(r, update=True),
             "aws:iam/rolePolicy:RolePolicy": self._update_role_policy,
         }
+        gone = sorted(set(known) - {r.urn for plan in after for r in plan.resources})
+        if gone:
+            raise ValueError(f"a redeploy by image removes nothing, but the new plan has no {gone[0]}")
         replaced: set[str] = set()  # mocked IDs and ARNs of what was replaced: whatever names one changes too
         changed = []
         for plan in after:
