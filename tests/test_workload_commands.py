@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from mlwf.cli import build_parser, main
+from mlwf.errors import UserError
 from mlwf.workload_commands import mount, route
 from mlwf.workloads import discover
 
@@ -50,7 +51,7 @@ def test_a_workloads_commands_and_demo_flags_are_mounted_under_its_name(tmp_path
     workloads = discover(tmp_path)
     parser, commands = build_parser()
     platform = set(commands.choices) - {"demo"}
-    mounted = mount(commands, workloads, argparse.ArgumentParser)
+    mounted = mount(commands, workloads, argparse.ArgumentParser, lambda args: 0)
     assert mounted == {"tiny": {"demo", "hello"}}
 
     hello = parser.parse_args(route(["hello", "you"], platform, workloads, mounted))
@@ -59,6 +60,39 @@ def test_a_workloads_commands_and_demo_flags_are_mounted_under_its_name(tmp_path
     demo = parser.parse_args(route(["demo", "--workload=tiny", "--size", "3"], platform, workloads, mounted))
     assert (demo.workload.name, demo.size, demo.output, demo.json) == ("tiny", 3, "mlwf-data", False)
     assert route(["plan", "--env", "dev"], platform, workloads, mounted) == ["plan", "--env", "dev"]
+
+
+@pytest.mark.parametrize(
+    ("declaration", "options", "line"),
+    [
+        ('name="plan"', "", "workload 'plan' has the name of a command of mlwf: rename it"),
+        ('name="tiny", demo="demo.py:run", demo_options="commands.py:options"', 'demo.add_argument("--json")',
+         "the tiny workload's commands clash: argument --json: conflicting option string: --json"),
+    ],
+)  # fmt: skip
+def test_a_workload_whose_commands_clash_is_one_line(tmp_path: Path, declaration: str, options: str, line: str) -> None:
+    folder = tmp_path / "workflows" / "tiny"
+    folder.mkdir(parents=True)
+    (folder / "workload.py").write_text(f"from mlwf.workloads import Workload\nWORKLOAD = Workload({declaration})\n")
+    (folder / "demo.py").write_text("def run(output='x'):\n    pass\n")
+    (folder / "commands.py").write_text(f"def options(demo):\n    {options or 'pass'}\n")
+    _, commands = build_parser()
+    with pytest.raises(UserError) as clash:
+        mount(commands, discover(tmp_path), argparse.ArgumentParser, lambda args: 0)
+    assert str(clash.value) == line
+
+
+def test_a_demo_flag_its_demo_does_not_take_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from mlwf.cli import _demo
+
+    folder = tmp_path / "workflows" / "tiny"
+    folder.mkdir(parents=True)
+    for name, text in TINY.items():
+        (folder / name).write_text(textwrap.dedent(text).replace("size: int = 1", "seed: int = 0"))
+    (workload,) = discover(tmp_path)
+    args = argparse.Namespace(workload=workload, output="o", json=False, verbose=False, size=3)
+    with pytest.raises(UserError, match=r"^the tiny workload's demo takes no size \(its demo_options add it\)$"):
+        _demo(args)
 
 
 def test_storms_commands_answer_under_both_spellings(sample_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:

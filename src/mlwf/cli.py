@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from mlwf.errors import EXIT_REFUSED, EXIT_USER_ERROR, RefusedError, UserError, one_line
-from mlwf.workload_commands import check_each
+from mlwf.workload_commands import DEMO_PLATFORM_DESTS, check_each
+from mlwf.workloads import checkout_root
 
 
 class _Parser(argparse.ArgumentParser):
@@ -184,7 +185,7 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     from mlwf.workloads import discover, installed_root
 
     workloads = discover(installed_root())
-    mounted = mount(commands, workloads, _Parser)
+    mounted = mount(commands, workloads, _Parser, _demo)
     return parser.parse_args(route(argv, platform, workloads, mounted))
 
 
@@ -197,11 +198,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         _check_working_folder()
         if getattr(args, "workload", None) is not None:  # a workload's own command (`mlwf <workload> ...`)
-            return _demo(args) if args.workload_command == "demo" else int(args.run(args))
+            return int(args.run(args))
         if args.command == "env" and args.env_command == "list":
             from mlwf.settings import environment_names
 
-            print(json.dumps(environment_names(_repo_root() / "environments")))
+            print(json.dumps(environment_names(checkout_root() / "environments")))
             return 0
         if args.command == "env":
             return _env_check(args.files)
@@ -272,7 +273,7 @@ def _flows(args: argparse.Namespace) -> int:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from mlwf import deployments
 
-    repo = _repo_root()
+    repo = checkout_root()
     if args.flows_command == "smoke":
         return _smoke(args, repo)
     from pydantic import ValidationError
@@ -325,25 +326,26 @@ def _status(args: argparse.Namespace) -> int:
     from mlwf.settings import load_environment
     from mlwf.status import collect
 
-    settings = load_environment(args.env, _repo_root() / "environments")
+    settings = load_environment(args.env, checkout_root() / "environments")
     _require_prefect_api(f"{args.env}'s Prefect workspace")
-    result = collect(settings, _repo_root())
+    result = collect(settings, checkout_root())
     print(json.dumps(result.to_json(), indent=2) if args.json else "\n".join(result.lines()))
     return 0
 
 
 def _rollback(args: argparse.Namespace) -> int:
     from mlwf.image_digests import check_digest
-    from mlwf.infra.deploy import deploy
+    from mlwf.infra.deploy import check_account, deploy
     from mlwf.infra.stacks import IMAGE_STACKS
     from mlwf.rollback import Rollback, rollback
     from mlwf.settings import load_environment
 
-    repo = _repo_root()
+    repo = checkout_root()
     settings = load_environment(args.env, repo / "environments")
     if args.to is not None:
         check_digest(args.to)
     _require_prefect_api(f"{args.env}'s Prefect workspace (the flows are deployed again)")
+    check_account(settings.account_id, args.env)  # before its history is read (the Pulumi CLI: by the deploy)
 
     def deploy_image(step: Rollback) -> None:
         deploy(args.env, list(IMAGE_STACKS), repo, step.tag, image_digest=step.target)
@@ -388,7 +390,7 @@ def _plan(args: argparse.Namespace) -> int:
     if args.format != "text":
         raise UserError("--format markdown is the --base comparison's (a pull-request comment): add --base REF")
     _ignore_leaked_pulumi_loops()
-    repo = _repo_root()
+    repo = checkout_root()
     settings = _environments(repo, args.env)
     plans = plan_and_check(settings, args.stack, repo, args.program)
     if args.json:
@@ -432,7 +434,7 @@ def _plan_diff(args: argparse.Namespace) -> int:
     _ignore_leaked_pulumi_loops()
     if args.program is not None and args.program.is_absolute():
         raise UserError("--program with --base takes a folder relative to the repository's root")
-    result = plan_against(args.base, _repo_root(), args.env, args.stack, args.program)
+    result = plan_against(args.base, checkout_root(), args.env, args.stack, args.program)
     if args.json:
         print(json.dumps(result.to_json(), indent=2, default=str))
     else:
@@ -448,7 +450,7 @@ def _cost(args: argparse.Namespace) -> int:
     from mlwf.infra.stacks import ORDER
 
     _ignore_leaked_pulumi_loops()
-    repo = _repo_root()
+    repo = checkout_root()
     prices = load_prices()
     documents = []
     for settings in _environments(repo, args.env):
@@ -501,7 +503,7 @@ def _ignore_leaked_pulumi_loops() -> None:
 def _deploy(args: argparse.Namespace) -> int:
     from mlwf.infra.deploy import deploy
 
-    done = deploy(args.env, args.stack, _repo_root(), args.image_tag, mode=args.mode, image_digest=args.image_digest)
+    done = deploy(args.env, args.stack, checkout_root(), args.image_tag, mode=args.mode, image_digest=args.image_digest)
     print(f"{args.mode}: {', '.join(done)}" + (f" in {args.env}" if args.env else ""))
     return 0
 
@@ -513,7 +515,7 @@ def _rehearse(args: argparse.Namespace) -> int:
     _ignore_leaked_pulumi_loops()
     if args.json is not None and not args.json.resolve().parent.is_dir():  # before minutes of work
         raise UserError(f"--json {args.json}: its folder does not exist")
-    result = rehearse(args.env, _repo_root(), args.keep, say=lambda line: print(line, flush=True))
+    result = rehearse(args.env, checkout_root(), args.keep, say=lambda line: print(line, flush=True))
     print()
     for line in [*(r.line() for r in result.runs), *(c.line() for c in result.checks), *result.notes()]:
         print(line)
@@ -538,7 +540,7 @@ def _reap(args: argparse.Namespace) -> int:
     from mlwf.runtime import read_cluster_runtime
     from mlwf.settings import load_environment
 
-    settings = load_environment(args.env, _repo_root() / "environments")
+    settings = load_environment(args.env, checkout_root() / "environments")
     max_lifetime = timedelta(minutes=settings.dask.max_lifetime_minutes)
     older_than = max_lifetime if args.older_than is None else args.older_than
     now = datetime.now(UTC)
@@ -568,7 +570,7 @@ def _image(args: argparse.Namespace) -> int:
     if args.image_command == "tag":
         from mlwf.image import image_tag
 
-        print(image_tag(_repo_root()))
+        print(image_tag(checkout_root()))
         return 0
     from mlwf import image_digests
 
@@ -587,20 +589,11 @@ def _secrets_set(args: argparse.Namespace) -> int:
     from mlwf.secrets import put_api_key
     from mlwf.settings import load_environment
 
-    settings = load_environment(args.env, _repo_root() / "environments")
+    settings = load_environment(args.env, checkout_root() / "environments")
     value = getpass.getpass("Prefect API key: ") if sys.stdin.isatty() else sys.stdin.read()
     version = put_api_key(settings, value)
     print(f"put the Prefect API key of {args.env} (version {version}); tasks started from now on read it")
     return 0
-
-
-def _repo_root() -> Path:
-    """The checkout (or the image's working directory) holding environments/: the current
-    folder or a parent."""
-    for folder in (Path.cwd(), *Path.cwd().parents):
-        if (folder / "environments").is_dir():
-            return folder
-    raise UserError("run mlwf inside the ml-workflows repository (no environments/ here or above)")
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -611,7 +604,11 @@ def _demo(args: argparse.Namespace) -> int:
     workload = args.workload
     run = workload.load(workload.demo)
     accepted = inspect.signature(run).parameters
-    given = {k: v for k, v in vars(args).items() if k in accepted and k != "output" and v not in (None, False)}
+    own = {k: v for k, v in vars(args).items() if k not in DEMO_PLATFORM_DESTS}  # what demo_options added
+    refused = sorted(k for k in own if k not in accepted)
+    if refused:
+        raise UserError(f"the {workload.name} workload's demo takes no {', '.join(refused)} (its demo_options add it)")
+    given = {k: v for k, v in own.items() if v is not None and v is not False}
     options = {"output": args.output, **given}
     from mlwf import progress
 

@@ -22,23 +22,48 @@ from mlwf.workloads import Workload, in_order
 T = TypeVar("T")
 
 
-def mount(commands: Any, workloads: list[Workload], parser_class: type[argparse.ArgumentParser]) -> dict[str, set[str]]:
+# What the platform parses for every demo (the rest of a demo's arguments are its own flags).
+DEMO_PLATFORM_DESTS = frozenset({"command", "workload", "workload_command", "run", "output", "json", "verbose"})
+
+
+def mount(
+    commands: Any,
+    workloads: list[Workload],
+    parser_class: type[argparse.ArgumentParser],
+    run_demo: Callable[[argparse.Namespace], int],
+) -> dict[str, set[str]]:
     """Add `mlwf <workload> ...` to ``commands`` (the top-level subparsers) for each workload;
-    returns the commands each one has."""
+    returns the commands each one has. A workload whose name or commands clash with what is
+    there already is one line."""
+    platform = set(commands.choices)
     mounted = {}
     for workload in workloads:
+        if workload.name in platform:
+            raise UserError(f"workload {workload.name!r} has the name of a command of mlwf: rename it")
         parser = commands.add_parser(workload.name, help=f"the {workload.name} workload's own commands")
         own = parser.add_subparsers(dest="workload_command", required=True, parser_class=parser_class)
         parser.set_defaults(workload=workload)
-        if workload.demo is not None:
-            demo = own.add_parser("demo", help=f"run the {workload.name} workload locally")
-            demo.add_argument("--output", default="mlwf-data", help="data root folder or URL (default: ./mlwf-data)")
-            demo.add_argument("--json", action="store_true", help="print the run summary as JSON")
-            demo.add_argument("-v", "--verbose", action="store_true", help="also show Prefect's and Dask's INFO logs")
-            if workload.demo_options is not None:
-                workload.load(workload.demo_options)(demo)
-        if workload.commands is not None:
-            workload.load(workload.commands)(own)
+        try:
+            if workload.demo is not None:
+                demo = own.add_parser(
+                    "demo",
+                    help=f"run the {workload.name} workload locally",
+                    epilog=f"Also spelled: mlwf demo --workload {workload.name} [...]",
+                )
+                demo.add_argument(
+                    "--output", default="mlwf-data", help="data root folder or URL (default: ./mlwf-data)"
+                )
+                demo.add_argument("--json", action="store_true", help="print the run summary as JSON")
+                demo.add_argument(
+                    "-v", "--verbose", action="store_true", help="also show Prefect's and Dask's INFO logs"
+                )
+                demo.set_defaults(run=run_demo)
+                if workload.demo_options is not None:
+                    workload.load(workload.demo_options)(demo)
+            if workload.commands is not None:
+                workload.load(workload.commands)(own)
+        except argparse.ArgumentError as exc:
+            raise UserError(f"the {workload.name} workload's commands clash: {exc}") from None
         mounted[workload.name] = set(own.choices)
     return mounted
 

@@ -120,6 +120,15 @@ def discover(repo_root: Path) -> list[Workload]:
     return list(found.values())
 
 
+def checkout_root() -> Path:
+    """The checkout (or the image's working directory) holding environments/: the current
+    folder or a parent."""
+    for folder in (Path.cwd(), *Path.cwd().parents):
+        if (folder / "environments").is_dir():
+            return folder
+    raise UserError("run mlwf inside the ml-workflows repository (no environments/ here or above)")
+
+
 def installed_root() -> Path:
     """The folder holding the installed ``workflows`` package: this checkout when it is
     installed editable (as `uv sync` does), the image's packages in the image. Found, not
@@ -140,13 +149,6 @@ def in_order(workloads: list[Workload]) -> list[Workload]:
         ordered.extend(ready)
         pending = [w for w in pending if w not in ready]
     return ordered
-
-
-def get(repo_root: Path, name: str) -> Workload:
-    workloads = {w.name: w for w in discover(repo_root)}
-    if name not in workloads:
-        raise UserError(f"unknown workload {name!r} (known: {', '.join(sorted(workloads)) or 'none'})")
-    return workloads[name]
 
 
 @dataclass(frozen=True)

@@ -88,18 +88,18 @@ def run_bench(args: argparse.Namespace) -> int:
     from importlib.resources import files
 
     from mlwf.progress import quiet_runtime
-    from mlwf.workloads import installed_root
-    from workflows.storm.bench import run_bench, table, write_json
+    from mlwf.workloads import checkout_root
+    from workflows.storm import bench
 
     quiet_runtime()
-    repo = installed_root()
+    repo = checkout_root()
     shared = repo.parent / "shared" / "data" / "noaa-storm-events"
     source = args.source or (shared if shared.is_dir() else Path(str(files("workflows.storm") / "sample_data")))
-    results = run_bench(args.quick, source, args.cache or repo / ".bench-cache", repo)
+    results = bench.run_bench(args.quick, source, args.cache or repo / ".bench-cache", repo)
     print()
-    print(table(results))
+    print(bench.table(results))
     print(f"\nthe whole run took {results['wall_s']} s ({'quick' if args.quick else 'full'} sizes)")
     if args.json:
-        write_json(results, args.json)
+        bench.write_json(results, args.json)
         print(f"\nall figures: {args.json}")
     return 0
