@@ -16,6 +16,7 @@ import pulumi_aws as aws
 
 from mlwf.contract import api_key_secret_name, task_events_queue_name
 from mlwf.infra.containers import container, fargate_task_definition
+from mlwf.infra.context import StackContext
 from mlwf.infra.flow_runs import FlowRuns, FlowRunsArgs
 from mlwf.infra.iam import ECR_PULL, ECS_TASKS, LOG_WRITE, ecs_task_role, statement
 from mlwf.infra.keys import customer_key, key_policy, use_through
@@ -187,7 +188,7 @@ class PrefectWorker(pulumi.ComponentResource):
         )
 
 
-def agent_program(ctx: Any) -> dict[str, Any]:
+def agent_program(ctx: StackContext) -> dict[str, Any]:
     """Stack program: the Prefect worker service of one environment."""
     worker = PrefectWorker(
         "prefect-agent",

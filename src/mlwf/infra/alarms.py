@@ -25,7 +25,7 @@ BUDGETS = "budgets.amazonaws.com"
 CLOUDWATCH = "cloudwatch.amazonaws.com"
 PUBLISH_KEY_ACTIONS = ["kms:GenerateDataKey*", "kms:Decrypt"]
 BUDGET_WARNING_PERCENT = 80  # of the budget, actual spend
-REAPER_PERIOD_S = 3600  # the reaper runs hourly (mlwf.infra.reaper_schedule)
+REAPER_PERIOD_S = 3600  # the reaper runs hourly (the compute component's schedule)
 REAPER_SILENT_PERIODS = 3  # no report for three hours: the reaper itself is not running
 
 

@@ -19,15 +19,17 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from mlwf.contract import DASK_LOG_STREAM_PREFIX, dask_tls_secrets_arn, runtime_parameter_name
+from mlwf.contract import DASK_LOG_STREAM_PREFIX, REAPER_METRICS_NAMESPACE, dask_tls_secrets_arn, runtime_parameter_name
+from mlwf.delivery import boundary_arn
 from mlwf.infra import grants
 from mlwf.infra.alarms import AlarmsArgs, EnvironmentAlarms
 from mlwf.infra.containers import container, fargate_task_definition
-from mlwf.infra.iam import ECR_PULL, LOG_WRITE, ecs_task_role, statement
-from mlwf.infra.reaper_schedule import schedule_reaper
+from mlwf.infra.context import StackContext
+from mlwf.infra.iam import ECR_PULL, ECS_TASKS, LOG_WRITE, document, ecs_task_role, statement, trust_policy
 from mlwf.settings import Settings
 from mlwf.workloads import DataAccess
 
+REAPER_CPU, REAPER_MEMORY = 256, 512
 DASK_ROLES = ("scheduler", "worker")  # container names dask-scheduler / dask-worker, as dask-cloudprovider expects
 
 
@@ -116,13 +118,109 @@ class DaskCompute(pulumi.ComponentResource):
             ],
         )
         self.runtime_parameter = self._publish_runtime()
-        schedule_reaper(self, settings, args.image, args.private_subnet_ids, args.flow_security_group_id)
+        self.reaper_schedule = self._schedule_reaper()
         self.register_outputs({"cluster_arn": self.cluster.arn, "runtime_parameter": self.runtime_parameter.name})
 
     def role(self, name: str, statements: list[dict[str, Any]]) -> aws.iam.Role:
         """A task role of this stack named ``<prefix>-<name>``."""
         settings = self._args.settings
         return ecs_task_role(name, f"{settings.name_prefix}-{name}", statements, settings, self._child)
+
+    def _schedule_reaper(self) -> aws.scheduler.Schedule:
+        """Every hour, `mlwf reap` stops what crashed flow runs left behind (tasks older than the
+        environment's maximum cluster lifetime, and their TLS secrets), as a Fargate task in the
+        platform's own cluster, on the flow runs' private subnets and group."""
+        settings, image = self._args.settings, self._args.image
+        subnets, security_group = self._args.private_subnet_ids, self._args.flow_security_group_id
+        region, account = settings.region, settings.account_id
+        reaper_role = self.role(
+            "reaper-task",
+            [
+                *grants.reap(
+                    region,
+                    account,
+                    self.cluster.arn,
+                    self.cluster.name,
+                    self.runtime_parameter_name,
+                    self.tls_secrets,
+                ),
+                statement(LOG_WRITE, [self.log_group.arn.apply(lambda a: f"{a}:*")]),
+                # what it found, for the alarms (mlwf.infra.alarms); PutMetricData has no resource form
+                statement(
+                    ["cloudwatch:PutMetricData"],
+                    ["*"],
+                    {"StringEquals": {"cloudwatch:namespace": REAPER_METRICS_NAMESPACE}},
+                ),
+            ],
+        )
+        containers = pulumi.Output.all(image, self.log_group.name).apply(
+            lambda values: [
+                container(
+                    "reaper",
+                    values[0],
+                    values[1],
+                    region,
+                    "reaper",
+                    cpu=REAPER_CPU,
+                    memory=REAPER_MEMORY,
+                    command=["mlwf", "reap", "--env", settings.name],
+                    environment={"AWS_DEFAULT_REGION": region},
+                )
+            ]
+        )
+        task = fargate_task_definition(
+            "reaper",
+            family=f"{settings.name_prefix}-reaper",
+            cpu=REAPER_CPU,
+            memory=REAPER_MEMORY,
+            containers=containers,
+            execution_role_arn=self.execution_role.arn,
+            task_role_arn=reaper_role.arn,
+            opts=self._child,
+        )
+        schedule_name = f"{settings.name_prefix}-reaper"
+        scheduler_role = aws.iam.Role(
+            "reaper-schedule",
+            name=f"{settings.name_prefix}-reaper-schedule",
+            permissions_boundary=boundary_arn(settings),
+            assume_role_policy=trust_policy(
+                "scheduler.amazonaws.com",
+                account,
+                f"arn:aws:scheduler:{region}:{account}:schedule/default/{schedule_name}",
+            ),
+            opts=self._child,
+        )
+        aws.iam.RolePolicy(
+            "reaper-schedule",
+            role=scheduler_role.id,
+            policy=document(
+                statement(["ecs:RunTask"], [task.arn], {"ArnEquals": {"ecs:cluster": self.platform_cluster.arn}}),
+                statement(
+                    ["iam:PassRole"],
+                    [self.execution_role.arn, reaper_role.arn],
+                    {"StringEquals": {"iam:PassedToService": ECS_TASKS}},
+                ),
+            ),
+            opts=self._child,
+        )
+        return aws.scheduler.Schedule(
+            "reaper",
+            name=schedule_name,
+            schedule_expression="rate(1 hour)",
+            flexible_time_window=aws.scheduler.ScheduleFlexibleTimeWindowArgs(mode="OFF"),
+            target=aws.scheduler.ScheduleTargetArgs(
+                arn=self.platform_cluster.arn,
+                role_arn=scheduler_role.arn,
+                ecs_parameters=aws.scheduler.ScheduleTargetEcsParametersArgs(
+                    task_definition_arn=task.arn,
+                    launch_type="FARGATE",
+                    network_configuration=aws.scheduler.ScheduleTargetEcsParametersNetworkConfigurationArgs(
+                        subnets=subnets, security_groups=[security_group], assign_public_ip=False
+                    ),
+                ),
+            ),
+            opts=self._child,
+        )
 
     def _create_execution_role(self) -> aws.iam.Role:
         """Pulls the image and ships logs for every platform task of this stack; nothing else."""
@@ -201,7 +299,7 @@ class DaskCompute(pulumi.ComponentResource):
         )
 
 
-def compute_program(ctx: Any) -> dict[str, Any]:
+def compute_program(ctx: StackContext) -> dict[str, Any]:
     """Stack program: ECS cluster, roles, log group and the published runtime."""
     compute = DaskCompute(
         "compute",

@@ -17,6 +17,7 @@ import pulumi
 import pulumi_aws as aws
 
 from mlwf.delivery import boundary_arn
+from mlwf.infra.context import StackContext
 from mlwf.infra.iam import LOG_WRITE, document, statement, trust_policy
 from mlwf.infra.keys import customer_key, key_policy, use_by_log_groups
 from mlwf.settings import Settings
@@ -241,7 +242,7 @@ class Network(pulumi.ComponentResource):
         )
 
 
-def network_program(ctx: Any) -> dict[str, Any]:
+def network_program(ctx: StackContext) -> dict[str, Any]:
     """Stack program: the network of one environment; exports what compute and flows consume."""
     network = Network("network", NetworkArgs(ctx.settings, ctx.settings.name_prefix), ctx.opts)
     return {

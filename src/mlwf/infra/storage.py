@@ -15,6 +15,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from mlwf.infra.context import StackContext
 from mlwf.infra.keys import customer_key, key_policy, use_through
 from mlwf.settings import Settings
 
@@ -247,7 +248,7 @@ def tls_only_policy(bucket_arn: str, grants: list[dict[str, Any]] | None = None)
     )
 
 
-def storage_program(ctx: Any) -> dict[str, Any]:
+def storage_program(ctx: StackContext) -> dict[str, Any]:
     """Stack program: the environment's data bucket, key and image repository."""
     settings = ctx.settings
     lake = DataLake("storage", DataLakeArgs(settings, f"{settings.name_prefix}-data-{settings.account_id}"), ctx.opts)
