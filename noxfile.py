@@ -26,7 +26,7 @@ def lint(session: nox.Session) -> None:
     locked(session, "ruff", "format", "--check", *paths)
     if not session.posargs:
         locked(session, "zizmor", "--offline", "--quiet", ".github")
-        locked(session, "hadolint", "workflows/Dockerfile")
+        locked(session, "hadolint", "image/Dockerfile")
 
 
 @nox.session
@@ -57,7 +57,7 @@ def demo(session: nox.Session) -> None:
 
 @nox.session
 def export(session: nox.Session) -> None:
-    """Export the image's requirements (workflows/requirements.txt) from uv.lock."""
+    """Export the image's requirements (image/requirements.txt) from uv.lock."""
     session.run(
         "uv",
         "run",

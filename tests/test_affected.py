@@ -38,11 +38,11 @@ def repo(tmp_path: Path) -> Path:
         "src/mlwf/infra/cluster.py",
         "README.md",
         "uv.lock",
-        "workflows/requirements.txt",
+        "image/requirements.txt",
     ):
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / path).write_text("v1\n")
-    for real in ("workflows/Dockerfile", ".dockerignore"):  # what the image is built from, as in this repository
+    for real in ("image/Dockerfile", ".dockerignore"):  # what the image is built from, as in this repository
         shutil.copy(REPO / real, tmp_path / real)
     shutil.copytree(REPO / "environments", tmp_path / "environments")
     git(tmp_path, "init", "-q", "-b", "main")
@@ -97,7 +97,7 @@ def test_a_flow_change_redeploys_flows_and_rebuilds_the_image(repo: Path) -> Non
 
 
 def test_a_requirements_change_means_a_new_image_for_every_stack_that_runs_it(repo: Path) -> None:
-    change(repo, "workflows/requirements.txt")
+    change(repo, "image/requirements.txt")
     assert affected(repo)["stacks"] == ["compute", "prefect-agent"]
     assert affected(repo)["image"] is True
 

@@ -142,7 +142,7 @@ def test_zizmor_finds_nothing_offline() -> None:
 
 
 def test_hadolint_passes_the_dockerfile_and_catches_a_floating_base(tmp_path: Path) -> None:
-    clean = subprocess.run([str(BIN / "hadolint"), "workflows/Dockerfile"], capture_output=True, text=True, cwd=REPO)
+    clean = subprocess.run([str(BIN / "hadolint"), "image/Dockerfile"], capture_output=True, text=True, cwd=REPO)
     assert clean.returncode == 0, clean.stdout
     bad = tmp_path / "Dockerfile"
     bad.write_text("FROM python:latest\nRUN pip install requests\n")

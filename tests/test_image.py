@@ -53,8 +53,8 @@ def test_the_image_requirements_are_exported_from_the_lock(tmp_path: Path) -> No
 
 
 def test_the_dockerfile_installs_exactly_those_requirements() -> None:
-    dockerfile = (REPO / "workflows" / "Dockerfile").read_text()
-    assert "pip install --require-hashes --no-deps -r workflows/requirements.txt" in dockerfile
+    dockerfile = (REPO / "image" / "Dockerfile").read_text()
+    assert "pip install --require-hashes --no-deps -r image/requirements.txt" in dockerfile
     assert "pip install --no-deps --no-build-isolation ." in dockerfile, "the backend from the requirements"
     base = re.search(r"^FROM python:(\d+\.\d+)\.\d+-slim-\w+@sha256:[0-9a-f]{64}$", dockerfile, re.MULTILINE)
     assert base is not None, "the base image by its full version tag and its digest"
@@ -78,13 +78,13 @@ def test_the_build_backend_is_pinned_and_hashed_in_the_image_requirements() -> N
 
 def test_the_image_works_where_the_platform_says_it_does() -> None:
     """The task definitions start in its WORKDIR and mount scratch volumes on its user's home."""
-    dockerfile = (REPO / "workflows" / "Dockerfile").read_text()
+    dockerfile = (REPO / "image" / "Dockerfile").read_text()
     assert re.findall(r"^WORKDIR (\S+)", dockerfile, re.MULTILINE) == [IMAGE_WORKDIR]
     (user,) = re.findall(r"useradd .*--create-home (\w+)", dockerfile)
     assert f"/home/{user}" == IMAGE_HOME
 
 
-DOCKERFILE_SOURCES = copied_sources((REPO / "workflows" / "Dockerfile").read_text())
+DOCKERFILE_SOURCES = copied_sources((REPO / "image" / "Dockerfile").read_text())
 
 
 @pytest.fixture
@@ -92,8 +92,8 @@ def image_tree(tmp_path: Path) -> Path:
     """A repository with this one's Dockerfile and .dockerignore and a file in every place the
     Dockerfile copies from, and in places it does not."""
     shutil.copy(REPO / ".dockerignore", tmp_path / ".dockerignore")
-    (tmp_path / "workflows").mkdir()
-    shutil.copy(REPO / "workflows" / "Dockerfile", tmp_path / "workflows" / "Dockerfile")
+    (tmp_path / "image").mkdir()
+    shutil.copy(REPO / "image" / "Dockerfile", tmp_path / "image" / "Dockerfile")
     for path in [*map(file_in, DOCKERFILE_SOURCES), *NOT_IN_THE_IMAGE]:
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / path).write_text("v1\n")
@@ -119,7 +119,7 @@ NOT_IN_THE_IMAGE = (
 
 def test_the_dockerfile_copies_what_flows_and_dask_need() -> None:
     assert set(DOCKERFILE_SOURCES) >= {
-        "workflows/requirements.txt",
+        "image/requirements.txt",
         "pyproject.toml",
         "src",
         "workflows",
@@ -146,7 +146,7 @@ def test_files_outside_the_build_leave_the_tag_alone(image_tree: Path, path: str
 
 def test_a_new_copy_line_is_part_of_the_tag(image_tree: Path) -> None:
     before = image_tag(image_tree)
-    dockerfile = image_tree / "workflows" / "Dockerfile"
+    dockerfile = image_tree / "image" / "Dockerfile"
     dockerfile.write_text(dockerfile.read_text() + "COPY tests tests\n")
     assert image_tag(image_tree) != before
     assert is_image_input("tests/test_x.py", image_tree)
@@ -155,8 +155,8 @@ def test_a_new_copy_line_is_part_of_the_tag(image_tree: Path) -> None:
 def test_this_repositorys_image_inputs() -> None:
     inputs = {p.relative_to(REPO).as_posix() for p in image_inputs(REPO)}
     assert {
-        "workflows/Dockerfile",
-        "workflows/requirements.txt",
+        "image/Dockerfile",
+        "image/requirements.txt",
         "src/mlwf/compute.py",
         "environments/dev.yaml",
     } <= inputs

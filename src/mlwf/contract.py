@@ -19,8 +19,8 @@ FLOW_RUN_LOG_STREAM_PREFIX = "flow-run"
 
 
 SMOKE_ROOT = "smoke"  # smoke runs write under <data root>/smoke/<a workload's prefix>
-IMAGE_WORKDIR = "/opt/mlwf"  # WORKDIR of workflows/Dockerfile (a test keeps them equal)
-IMAGE_HOME = "/home/mlwf"  # the image user's home (useradd in workflows/Dockerfile)
+IMAGE_WORKDIR = "/opt/mlwf"  # WORKDIR of image/Dockerfile (a test keeps them equal)
+IMAGE_HOME = "/home/mlwf"  # the image user's home (useradd in image/Dockerfile)
 DASK_TLS_VARIABLE = "MLWF_DASK_TLS_SECRET"  # names the run's certificates' secret to its Dask tasks
 FLOW_RUN_CONTAINER = "prefect"  # prefect-aws runs the flow in the container of this name
 

@@ -20,9 +20,9 @@ from pathlib import Path, PurePosixPath
 
 from mlwf.errors import UserError
 
-DOCKERFILE = Path("workflows") / "Dockerfile"
+DOCKERFILE = Path("image") / "Dockerfile"
 DOCKERIGNORE = Path(".dockerignore")
-REQUIREMENTS = Path("workflows") / "requirements.txt"
+REQUIREMENTS = Path("image") / "requirements.txt"
 EXPORT_COMMAND = (
     "uv",
     "export",
