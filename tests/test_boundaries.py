@@ -6,6 +6,7 @@ checker), so a new cycle fails here before it confuses a reader."""
 from __future__ import annotations
 
 import ast
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -106,3 +107,52 @@ def test_no_package_or_module_of_the_platform_imports_itself_in_a_cycle() -> Non
 def test_the_cycle_finder_finds_one() -> None:
     assert cycles({("a", "b"), ("b", "c"), ("c", "a"), ("c", "d")}) == [["a", "b", "c"]]
     assert cycles({("a", "b"), ("b", "c")}) == []
+
+
+WORKLOAD_LIBRARIES = ("sklearn", "dask_ml", "matplotlib")  # the workloads' dependency groups, not the platform's
+BLOCKER = f"""
+import importlib.abc
+import sys
+
+
+class Blocked(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {WORKLOAD_LIBRARIES!r}:
+            raise ModuleNotFoundError(f"No module named {{name!r}} (a workload's library)")
+        return None
+
+
+sys.meta_path.insert(0, Blocked())
+"""
+
+
+def test_the_platform_runs_without_the_workloads_libraries(tmp_path: Path) -> None:
+    """Every module of the platform imports, `mlwf plan` plans and `mlwf --help` mounts each
+    workload's commands with the workloads' libraries missing (as in a job that installs only
+    the infra group): they are the workloads' dependency groups, not the platform's."""
+    import os
+    import subprocess
+    import sys
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())
+    platform = {re.split(r"[\[=<>]", d)[0] for d in project["project"]["dependencies"]}
+    assert not platform & {"dask-ml", "scikit-learn", "matplotlib"}
+    groups = project["dependency-groups"]
+    assert groups["workloads"] == [{"include-group": "storm"}, {"include-group": "search"}]
+    (tmp_path / "sitecustomize.py").write_text(BLOCKER)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    bin_dir = Path(sys.executable).parent
+    every_module = (
+        "import importlib, pkgutil, mlwf\n"
+        "names = [m.name for m in pkgutil.walk_packages(mlwf.__path__, 'mlwf.')]\n"
+        "[importlib.import_module(n) for n in names]\n"
+        "import sklearn\n"
+    )
+    imported = subprocess.run([sys.executable, "-c", every_module], env=env, capture_output=True, text=True, cwd=REPO)
+    assert imported.stderr.strip().splitlines()[-1] == (
+        "ModuleNotFoundError: No module named 'sklearn' (a workload's library)"
+    ), "every platform module imported; only the last line, the workload's library, failed"
+    for argv in (["plan", "--env", "dev", "--stack", "compute"], ["--help"]):
+        result = subprocess.run([str(bin_dir / "mlwf"), *argv], env=env, capture_output=True, text=True, cwd=REPO)
+        assert result.returncode == 0, result.stderr[-2000:]

@@ -259,3 +259,19 @@ def test_a_rollback_runs_inside_the_chosen_environment_then_smokes() -> None:
     runs = [step["run"] for step in job["steps"] if "mlwf" in step.get("run", "")]
     assert [r.split("mlwf ", 1)[1].split()[:2] for r in runs] == [["rollback", '"${args[@]}"'], ["flows", "smoke"]]
     assert 'args+=(--to "$DIGEST")' in runs[0]
+
+
+def test_jobs_that_load_flows_install_the_workloads_groups() -> None:
+    """`mlwf flows deploy|smoke` and `mlwf rollback` import the workloads' flows (their own
+    libraries are dependency groups, not the platform's); the image's requirements include them."""
+    loading = []
+    for workflow, name, job in every_job():
+        for step in steps_of(job):
+            for call in re.findall(r"uv run[^\n]*", step.get("run", "")):
+                if re.search(r"mlwf (flows|rollback)", call):
+                    loading.append(call)
+                    assert "--group workloads" in call, f"{workflow}: {name}: {call}"
+    assert len(loading) >= 4
+    from mlwf.image import EXPORT_COMMAND
+
+    assert "workloads" in EXPORT_COMMAND

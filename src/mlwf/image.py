@@ -30,6 +30,8 @@ EXPORT_COMMAND = (
     "--no-default-groups",
     "--group",
     "build",
+    "--group",
+    "workloads",  # each shipped workload's own libraries (pyproject.toml's dependency groups)
     "--no-emit-project",
     "--format",
     "requirements-txt",
