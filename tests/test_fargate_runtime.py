@@ -86,7 +86,8 @@ def test_a_task_runs_as_the_image_user_in_its_workdir_from_its_environment(sandb
     assert (uid, gid, cwd, home) == ("10001", "10001", "/opt/mlwf", "/home/mlwf")
     assert prefix == str(sandbox.venv), "the image's environment, not the development one"
     assert temporary.startswith("/tmp/")
-    assert listing.strip() == "['environments', 'pyproject.toml', 'src', 'workflows']", "what the COPY lines copy"
+    copied = "['environments', 'image', 'pyproject.toml', 'src', 'workflows']"
+    assert listing.strip() == copied, "what the COPY lines copy"
 
 
 @pytest.mark.slow
