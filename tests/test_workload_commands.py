@@ -60,6 +60,8 @@ def test_a_workloads_commands_and_demo_flags_are_mounted_under_its_name(tmp_path
     demo = parser.parse_args(route(["demo", "--workload=tiny", "--size", "3"], platform, workloads, mounted))
     assert (demo.workload.name, demo.size, demo.output, demo.json) == ("tiny", 3, "mlwf-data", False)
     assert route(["plan", "--env", "dev"], platform, workloads, mounted) == ["plan", "--env", "dev"]
+    after_dashes = route(["demo", "--", "--workload", "x"], platform, workloads, mounted)
+    assert after_dashes == ["tiny", "demo", "--", "--workload", "x"], "after --, nothing is an option"
 
 
 @pytest.mark.parametrize(

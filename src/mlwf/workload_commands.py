@@ -95,6 +95,9 @@ def _take_workload(args: list[str]) -> tuple[list[str], str | None]:
     index = 0
     while index < len(args):
         arg = args[index]
+        if arg == "--":  # what follows is positional, as argparse reads it
+            rest += args[index:]
+            break
         if arg == "--workload":
             if index + 1 == len(args):
                 raise UserError("argument --workload: expected one argument")
