@@ -185,8 +185,8 @@ class Seeder:
         """What `pulumi up` of the image stacks by another image does, applied to the seeded world:
         each changed task definition replaced (a new revision, the old one deregistered, as the
         provider replaces one), and what names it updated in place (parameters, services,
-        schedules, inline role policies). Anything else the new plan changes is refused: this is not a general update.
-        Returns a label per resource changed."""
+        schedules, inline role policies). Anything else the new plan changes or removes is
+        refused: this is not a general update. Returns a label per resource changed."""
         known = {r.urn: r for plan in before for r in plan.resources}
         updates: dict[str, Callable[[PlannedResource], None]] = {
             "aws:ecs/taskDefinition:TaskDefinition": self._replace_task_definition,
