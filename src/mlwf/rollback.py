@@ -126,8 +126,6 @@ def rollback(
     """Check, then deploy the image stacks by the target digest, then the flows. The two deploy
     steps are the deploy's own (`mlwf deploy`, `mlwf flows deploy`); ``clients`` are (SSM, ECR)
     of the environment."""
-    if to is not None:
-        check_digest(to)  # before anything is read
     if clients is None:
         import boto3
 
