@@ -64,6 +64,18 @@ def test_a_workloads_commands_and_demo_flags_are_mounted_under_its_name(tmp_path
     assert after_dashes == ["tiny", "demo", "--", "--workload", "x"], "after --, nothing is an option"
 
 
+def test_demo_without_a_workload_runs_the_one_others_build_on() -> None:
+    """Here the starter sorts before storm in producers-first order; `mlwf demo` is still storm's
+    demo (search reads storm's data). In a platform with the starter alone, it is the starter's."""
+    workloads = discover(REPO)
+    _, commands = build_parser()
+    platform = set(commands.choices) - {"demo"}
+    mounted = mount(commands, workloads, argparse.ArgumentParser, lambda args: 0)
+    assert route(["demo"], platform, workloads, mounted) == ["storm", "demo"]
+    starter = [w for w in workloads if w.name == "starter"]
+    assert route(["demo"], platform, starter, {"starter": {"demo"}}) == ["starter", "demo"]
+
+
 @pytest.mark.parametrize(
     ("declaration", "options", "line"),
     [
@@ -109,7 +121,7 @@ def test_storms_commands_answer_under_both_spellings(sample_dir: Path, capsys: p
 @pytest.mark.parametrize(
     ("argv", "line"),
     [
-        (["demo", "--workload", "nope"], "mlwf: error: unknown workload 'nope' (known: search, storm)"),
+        (["demo", "--workload", "nope"], "mlwf: error: unknown workload 'nope' (known: search, starter, storm)"),
         (["demo", "--workload"], "mlwf: error: argument --workload: expected one argument"),
         (["storm", "demo", "--years", "1899"], "year 1899 is outside 1950-2100"),
         (["storm"], "the following arguments are required: workload_command"),

@@ -4,7 +4,8 @@ with the flags its ``demo_options`` hook adds to the platform's ``--output``, ``
 imports no workload: each is loaded by path from its ``workload.py`` (`mlwf.workloads`).
 
 Today's spellings stay as aliases: `mlwf demo [--workload W] ...` is `mlwf W demo ...` (W by
-default: the first workload with a demo, producers first), and a command that exactly one
+default: the workload with a demo whose data most others read, the first of them in
+producers-first order), and a command that exactly one
 workload has is reachable by its name alone (`mlwf validate` is `mlwf storm validate`).
 
 `check_each` is for workload commands that check several inputs, one line each.
@@ -77,10 +78,10 @@ def route(
     if args[:1] == ["demo"]:
         rest, name = _take_workload(args[1:])
         if name is None:
-            with_demo = [w.name for w in in_order(workloads) if w.demo is not None]
+            with_demo = [w for w in in_order(workloads) if w.demo is not None]
             if not with_demo:
                 raise UserError("no workload has a demo")
-            name = with_demo[0]
+            name = max(with_demo, key=lambda w: _readers(w, workloads)).name
         if name not in mounted:
             raise UserError(f"unknown workload {name!r} (known: {', '.join(sorted(mounted)) or 'none'})")
         return [name, "demo", *rest]
@@ -88,6 +89,11 @@ def route(
         return args
     owners = [name for name, commands in mounted.items() if args[0] in commands]
     return [owners[0], *args] if len(owners) == 1 else args
+
+
+def _readers(workload: Workload, workloads: list[Workload]) -> int:
+    """How many other workloads read what this one writes (the pipeline others build on)."""
+    return sum(1 for other in workloads if other is not workload and set(other.reads) & set(workload.writes))
 
 
 def _take_workload(args: list[str]) -> tuple[list[str], str | None]:
