@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 from test_cli import REPO, assert_one_line_error, run
 
-from mlwf.cost.estimate import FREE, PRICED, USAGE, cluster_price, stack_cost
+from mlwf.cost.estimate import FREE, PRICED, USAGE, cluster_price, environment_costs, stack_cost
 from mlwf.cost.prices import PRICES, load_prices
+from mlwf.cost.report import budget
 from mlwf.infra.plan import plan_environment
 from mlwf.infra.stacks import ORDER
 from mlwf.planned import PlannedResource, StackPlan
@@ -141,7 +142,8 @@ def price_list(http_dir: tuple[str, Path]) -> tuple[str, Path]:
         (root / version.lstrip("/")).parent.mkdir(parents=True)
         (root / version.lstrip("/")).write_text(json.dumps(offer_file(products)))
         (folder / "current").mkdir(parents=True)
-        index = {"regions": {"us-east-1": {"regionCode": "us-east-1", "currentVersionUrl": version}}}
+        # eu-west-1 served the same products (the usage types' region prefixes are ignored)
+        index = {"regions": {r: {"regionCode": r, "currentVersionUrl": version} for r in ("us-east-1", "eu-west-1")}}
         (folder / "current/region_index.json").write_text(json.dumps(index))
     return url.rstrip("/"), root
 
@@ -162,6 +164,47 @@ def test_prices_refresh_from_the_price_list_served_on_loopback(price_list: tuple
     spot = refreshed[("fargate-spot-vcpu-hour", "us-east-1")]
     assert spot == load_prices()[("fargate-spot-vcpu-hour", "us-east-1")], "a rate the list lacks is kept"
     assert "fargate-spot-vcpu-hour (us-east-1): kept" in result.stdout
+
+
+def test_prices_refresh_adds_a_region_every_rate_priced(price_list: tuple[str, Path], tmp_path: Path) -> None:
+    """A platform in another region: its rows are added, read from the list where it has them,
+    copied (and said so) where they were entered by hand; the budget is checked again."""
+    endpoint, _ = price_list
+    table = tmp_path / "prices.csv"
+    table.write_text(PRICES.read_text())
+    result = run("prices", "refresh", "--endpoint", endpoint, "--table", str(table), "--region", "eu-west-1")
+    assert result.returncode == 0, result.stderr
+    refreshed = load_prices(table)
+    rates = {rate for rate, _ in load_prices()}
+    assert {rate for rate, region in refreshed if region == "eu-west-1"} == rates
+    assert refreshed[("nat-gateway-hour", "eu-west-1")].usd == 0.048
+    alarm = refreshed[("cloudwatch-alarm-month", "eu-west-1")]
+    assert alarm.usd == load_prices()[("cloudwatch-alarm-month", "us-east-1")].usd
+    assert alarm.source.startswith("as entered for us-east-1, check for eu-west-1: ")
+    assert (
+        "cloudwatch-alarm-month (eu-west-1): copied 0.1 USD/alarm-month from us-east-1 (not in the price list)"
+        in result.stdout
+    )
+    bad = run("prices", "refresh", "--endpoint", endpoint, "--table", str(table), "--region", "Europe")
+    assert_one_line_error(bad, "'Europe' is not an AWS region name (like eu-west-1)")
+
+
+def test_a_budget_with_unpriced_resources_is_not_checked() -> None:
+    """A platform in a region the price table lacks: never "within" at $0."""
+    settings = load_environment("dev", REPO / "environments")
+    moved = settings.model_copy(update={"region": "eu-west-1"})
+    plans = plan_environment(moved, list(ORDER), REPO)
+    line = budget(moved, environment_costs(plans, moved, load_prices()), True)
+    assert line.unpriced > 0
+    assert not line.over
+    assert line.line() == (
+        f"dev: the $175.00 budget is not checked: {line.unpriced} resource(s) have no price for eu-west-1 in the "
+        "price table (`mlwf prices refresh --region eu-west-1`)"
+    )
+    home_plans = plan_environment(settings, list(ORDER), REPO)
+    at_home = budget(settings, environment_costs(home_plans, settings, load_prices()), True)
+    assert at_home.unpriced == 0
+    assert at_home.line().endswith("budget: within")
 
 
 def test_a_price_list_without_a_usage_type_changes_nothing(price_list: tuple[str, Path], tmp_path: Path) -> None:

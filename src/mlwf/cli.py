@@ -103,6 +103,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, Any]:
     refresh.add_argument(
         "--table", type=Path, default=None, help="the price table to refresh (default: the shipped one)"
     )
+    refresh.add_argument(
+        "--region", action="append", default=[], help="add this region's rows first (repeatable; like eu-west-1)"
+    )
 
     deploy = commands.add_parser("deploy", help="pulumi up the stacks of an environment in dependency order")
     deploy.add_argument(
@@ -466,12 +469,13 @@ def _cost(args: argparse.Namespace) -> int:
 
 
 def _refresh_prices(args: argparse.Namespace) -> int:
-    from mlwf.cost.prices import PRICE_LIST, PRICES, load_prices, refresh, write_prices
+    from mlwf.cost.prices import PRICE_LIST, PRICES, add_regions, load_prices, refresh, write_prices
 
     table = args.table or PRICES
-    refreshed, log = refresh(load_prices(table), args.endpoint or PRICE_LIST)
+    extended, copied = add_regions(load_prices(table), args.region)
+    refreshed, log = refresh(extended, args.endpoint or PRICE_LIST)
     write_prices(refreshed, table)
-    for line in log:
+    for line in [*copied, *log]:
         print(line)
     print(f"wrote {table}")
     return 0

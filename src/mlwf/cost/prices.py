@@ -8,8 +8,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import urllib.error
 import urllib.request
+from collections.abc import Iterable
 from dataclasses import dataclass, fields, replace
 from datetime import date
 from pathlib import Path
@@ -20,6 +22,7 @@ from mlwf.storage import write_bytes
 
 PRICES = Path(__file__).with_name("prices.csv")
 PRICE_LIST = "https://pricing.us-east-1.amazonaws.com"
+REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]")
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,28 @@ def write_prices(table: Prices, path: Path = PRICES) -> None:
     for price in table.values():
         writer.writerow({**price.__dict__, "usd": f"{price.usd:g}"})
     write_bytes(str(path), out.getvalue().encode())
+
+
+def add_regions(table: Prices, regions: Iterable[str]) -> tuple[Prices, list[str]]:
+    """The table with a row of every rate for each new region (for a platform in another region):
+    a rate the price list has is read by `refresh`; one entered by hand is copied from the region
+    it was entered for, said in its source and the log (check it by hand)."""
+    added, log = dict(table), []
+    for region in regions:
+        if not REGION.fullmatch(region):
+            raise UserError(f"{region!r} is not an AWS region name (like eu-west-1)")
+        for rate in sorted({rate for rate, _ in table}):
+            if (rate, region) in added:
+                continue
+            entered_for = min(e for r, e in table if r == rate)
+            price = table[(rate, entered_for)]
+            copied = replace(price, region=region)
+            if not price.offer:
+                copied = replace(copied, source=f"as entered for {entered_for}, check for {region}: {price.source}")
+                usd = f"{price.usd:g} USD/{price.unit}"
+                log.append(f"{rate} ({region}): copied {usd} from {entered_for} (not in the price list)")
+            added[(rate, region)] = copied
+    return added, log
 
 
 def refresh(table: Prices, endpoint: str = PRICE_LIST, today: date | None = None) -> tuple[Prices, list[str]]:

@@ -25,11 +25,13 @@ class Budget:
     monthly: float
     budget: float | None
     level: str  # advisory | mandatory
-    complete: bool  # every stack of the environment was priced
+    complete: bool  # every stack of the environment was planned
+    region: str = ""
+    unpriced: int = 0  # planned resources the price table has no price for
 
     @property
     def over(self) -> bool:
-        return self.complete and self.budget is not None and self.monthly > self.budget
+        return self.complete and not self.unpriced and self.budget is not None and self.monthly > self.budget
 
     @property
     def blocking(self) -> bool:
@@ -40,6 +42,11 @@ class Budget:
             return f"{self.env}: fixed {usd(self.monthly)}/month, no budget set"
         if not self.complete:
             return f"{self.env}: the {usd(self.budget)} budget is not checked (only some stacks were planned)"
+        if self.unpriced:
+            return (
+                f"{self.env}: the {usd(self.budget)} budget is not checked: {self.unpriced} resource(s) have no price "
+                f"for {self.region} in the price table (`mlwf prices refresh --region {self.region}`)"
+            )
         verdict = f"OVER by {usd(self.monthly - self.budget)} ({self.level})" if self.over else "within"
         return f"{self.env}: fixed {usd(self.monthly)}/month of a {usd(self.budget)} budget: {verdict}"
 
@@ -49,7 +56,16 @@ class Budget:
 
 def budget(settings: Settings, costs: list[StackCost], complete: bool) -> Budget:
     total = sum(c.monthly for c in costs)
-    return Budget(settings.name, total, settings.cost.monthly_budget_usd, settings.budget_level, complete)
+    unpriced = sum(len(c.unpriced) for c in costs)
+    return Budget(
+        settings.name,
+        total,
+        settings.cost.monthly_budget_usd,
+        settings.budget_level,
+        complete,
+        settings.region,
+        unpriced,
+    )
 
 
 def assumptions(settings: Settings) -> str:

@@ -434,7 +434,14 @@ class Seeder:
 
     def _bucket(self, r: PlannedResource) -> None:
         bucket = r.inputs["bucket"]
-        self.aws.client("s3").create_bucket(Bucket=bucket)
+        # Outside us-east-1, S3 refuses a bucket without its region's location constraint (the AWS
+        # provider sends it from its region, as this does).
+        where = (
+            {}
+            if self.aws.region == "us-east-1"
+            else {"CreateBucketConfiguration": {"LocationConstraint": self.aws.region}}
+        )
+        self.aws.client("s3").create_bucket(Bucket=bucket, **where)
         self._map(r, bucket, f"arn:aws:s3:::{bucket}")
 
     def _encryption(self, r: PlannedResource) -> None:
