@@ -51,7 +51,7 @@ def fuzz(session: nox.Session) -> None:
 
 @nox.session
 def demo(session: nox.Session) -> None:
-    """Run the storm-damage pipeline locally on the shipped sample."""
+    """Run `mlwf demo` locally: the demo of the workload the others build on (the storm pipeline here)."""
     locked(session, "mlwf", "demo", *session.posargs)
 
 

@@ -192,7 +192,7 @@ class CostSettings(Strict):
 class AlertSettings(Strict):
     """Where alerts go (`mlwf.alerts`: Prefect automations deployed with the flows) and what
     a workload's model may do when it decays. Each destination is a Prefect notification block
-    named "<block type slug>/<block name>" (e.g. ``custom-webhook/mlwf-prod-alerts``, which
+    named "<block type slug>/<block name>" (e.g. ``custom-webhook/<prefix>-prod-alerts``, which
     posts to a Slack incoming webhook; ``sendgrid-email/...`` for e-mail): the block holds the
     secret parts (the webhook URL, the API key), never this file."""
 

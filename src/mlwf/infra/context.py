@@ -23,7 +23,7 @@ class StackContext:
     image_digest: str = ""  # when given, the image is taken by digest (as the build job pushed it)
 
     def name(self, suffix: str) -> str:
-        """A physical name under the environment's prefix (``mlwf-dev-data``)."""
+        """A physical name under the environment's prefix (``<prefix>-<env>-data``)."""
         return f"{self.settings.name_prefix}-{suffix}"
 
     def output(self, stack: str, key: str) -> pulumi.Output[Any]:

@@ -67,7 +67,7 @@ class TaskProcess:
 
     @property
     def family(self) -> str:
-        """The task definition's family (``mlwf-dev-flow-run``)."""
+        """The task definition's family (``<prefix>-dev-flow-run``)."""
         return self.definition_arn.rsplit("/", 1)[-1].rsplit(":", 1)[0]
 
 
