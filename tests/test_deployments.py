@@ -55,6 +55,7 @@ def test_flows_deploy_idempotently_and_a_worker_completes_a_run(tmp_path: Path) 
         "local:workflows/storm/flows.py:train_flow",
         "local:workflows/storm/flows.py:score_flow",
         "local:workflows/search/flows.py:damage_model_search",
+        "local:workflows/starter/flows.py:starter_flow",
     }, "every workload's flows, found from their folders"
     pipeline = found["local:workflows/storm/flows.py:storm_damage_pipeline"]
     assert pipeline.work_pool_name == "mlwf-local"  # type: ignore[attr-defined]
