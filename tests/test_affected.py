@@ -35,7 +35,7 @@ def repo(tmp_path: Path) -> Path:
         "platform/compute/__main__.py",
         "workflows/storm/flows.py",
         "workflows/storm/model.py",
-        "src/mlwf/infra/cluster.py",
+        "src/mlwf/infra/compute.py",
         "README.md",
         "uv.lock",
         "image/requirements.txt",
@@ -103,7 +103,7 @@ def test_a_requirements_change_means_a_new_image_for_every_stack_that_runs_it(re
 
 
 def test_infrastructure_code_is_not_in_the_image(repo: Path) -> None:
-    change(repo, "src/mlwf/infra/cluster.py")
+    change(repo, "src/mlwf/infra/compute.py")
     result = affected(repo)
     assert (result["stacks"], result["image"], result["flows"]) == (["compute", "prefect-agent"], False, False)
 

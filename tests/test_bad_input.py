@@ -113,9 +113,9 @@ def test_releases_read_back_from_json_keep_their_year_order() -> None:
 
 
 def test_a_missing_ecs_cluster_is_a_user_error_never_retried() -> None:
-    """The cluster case end to end is in test_compute.py (moto); its error is a user error, so the
+    """The cluster case end to end is in test_dask_cluster.py (moto); its error is a user error, so the
     CLI prints it as one line and exits 2, and a stage does not retry it."""
-    from mlwf.compute import ClusterMissingError, ClusterStartError
+    from mlwf.dask_cluster import ClusterMissingError, ClusterStartError
     from mlwf.tasks import worth_retrying
 
     assert issubclass(ClusterMissingError, UserError)

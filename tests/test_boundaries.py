@@ -45,7 +45,7 @@ def imports(path: Path, known: dict[str, Path]) -> set[str]:
 
 
 def room(module: str) -> str:
-    """A package of mlwf (``mlwf.infra``) or a top-level module (``mlwf.compute``)."""
+    """A package of mlwf (``mlwf.infra``) or a top-level module (``mlwf.dask_cluster``)."""
     parts = module.split(".")
     return ".".join(parts[:2]) if len(parts) > 2 or (SRC / "mlwf" / parts[-1]).is_dir() else module
 

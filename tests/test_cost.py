@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from test_cli import REPO, assert_one_line_error, run
 
+from mlwf.cost.cost_report import budget
 from mlwf.cost.estimate import FREE, PRICED, USAGE, cluster_price, environment_costs, stack_cost
 from mlwf.cost.prices import PRICES, load_prices
-from mlwf.cost.report import budget
 from mlwf.infra.plan import plan_environment
 from mlwf.infra.stacks import ORDER
 from mlwf.planned import PlannedResource, StackPlan

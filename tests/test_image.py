@@ -111,7 +111,7 @@ NOT_IN_THE_IMAGE = (
     "tests/test_x.py",
     "platform/compute/__main__.py",
     "policies/__main__.py",
-    "src/mlwf/infra/cluster.py",
+    "src/mlwf/infra/compute.py",
     "src/mlwf/policy/pack.py",
     "src/mlwf/__pycache__/compute.cpython-311.pyc",
 )
@@ -157,7 +157,7 @@ def test_this_repositorys_image_inputs() -> None:
     assert {
         "image/Dockerfile",
         "image/requirements.txt",
-        "src/mlwf/compute.py",
+        "src/mlwf/dask_cluster.py",
         "environments/dev.yaml",
     } <= inputs
     assert not any(p.startswith(("src/mlwf/infra/", "src/mlwf/policy/")) or "__pycache__" in p for p in inputs)

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
-from mlwf.compute import ClusterRuntime
 from mlwf.contract import api_key_secret_name
+from mlwf.dask_cluster import ClusterRuntime
 from mlwf.infra import plan as plan_module
 from mlwf.infra.plan import plan_environment, run_program
 from mlwf.infra.stacks import ORDER, STACKS

@@ -17,8 +17,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from mlwf.cli import main
-from mlwf.compute import RunInfo
 from mlwf.contract import dask_tls_secret_name, runtime_parameter_name
+from mlwf.dask_cluster import RunInfo
 from mlwf.reaper import find_leftovers, reap
 
 REPO = Path(__file__).resolve().parents[1]

@@ -26,8 +26,8 @@ from typing import Any
 import pytest
 from registry import push_image
 
-from mlwf.compute import ClusterStartError, RunInfo, cluster_spec, dask_client
 from mlwf.contract import ClusterRuntime, runtime_parameter_name
+from mlwf.dask_cluster import ClusterStartError, RunInfo, cluster_spec, dask_client
 from mlwf.rehearsal.checks import security_groups_allow_every_connection, task_endpoints
 from mlwf.rehearsal.cloud import Credentials
 from mlwf.rehearsal.network import dropped

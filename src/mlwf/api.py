@@ -61,7 +61,7 @@ def cluster(
 ) -> Iterator[Run]:
     """This run's Dask cluster, closed when the block exits (success, error, cancellation).
     ``max_workers`` lets an AWS run grow beyond the environment's default, up to its tier's cap."""
-    from mlwf.compute import dask_client
+    from mlwf.dask_cluster import dask_client
 
     runtime = resolve(env, data_root, environments_dir)
     with dask_client(runtime.cluster_spec(flow_run_id(), max_workers)) as client:

@@ -388,7 +388,7 @@ def _smoke(args: argparse.Namespace, repo: Path) -> int:
 
 def _plan(args: argparse.Namespace) -> int:
     from mlwf.infra.plan import plan_and_check
-    from mlwf.infra.report import print_plans
+    from mlwf.infra.plan_report import print_plans
 
     if args.format != "text":
         raise UserError("--format markdown is the --base comparison's (a pull-request comment): add --base REF")
@@ -415,9 +415,9 @@ def _plan(args: argparse.Namespace) -> int:
 
 def _check_budgets(plans: list[Any], settings: list[Any], complete: bool, out: Any) -> int:
     """Print each environment's fixed cost against its budget; 1 if one that blocks is over."""
+    from mlwf.cost.cost_report import budget
     from mlwf.cost.estimate import environment_costs
     from mlwf.cost.prices import load_prices
-    from mlwf.cost.report import budget
 
     prices = load_prices()
     budgets = [budget(env, environment_costs(plans, env, prices), complete) for env in settings]
@@ -446,9 +446,9 @@ def _plan_diff(args: argparse.Namespace) -> int:
 
 
 def _cost(args: argparse.Namespace) -> int:
+    from mlwf.cost.cost_report import costs_json, print_costs
     from mlwf.cost.estimate import cluster_price, environment_costs
     from mlwf.cost.prices import load_prices
-    from mlwf.cost.report import costs_json, print_costs
     from mlwf.infra.plan import plan_environment
     from mlwf.infra.stacks import ORDER
 

@@ -4,7 +4,7 @@ definitions call them: distributed >= 2026.6 installs only `dask scheduler` / `d
 agree on the fix.
 
 They also enforce the platform's maximum cluster lifetime: with ``MLWF_MAX_LIFETIME`` set (a
-Dask duration such as ``"240m"``, set by `mlwf.compute.fargate_cluster_kwargs`), the process
+Dask duration such as ``"240m"``, set by `mlwf.dask_cluster.fargate_cluster_kwargs`), the process
 sends itself SIGTERM when the lifetime is over and distributed shuts down cleanly. Workers also
 get ``--lifetime``; the scheduler has no such option, hence this. With ``MLWF_DASK_TLS_SECRET``
 set (an AWS run with ``dask.tls``), they read the run's certificates and start with TLS

@@ -11,8 +11,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlwf.compute import ClusterSpec, RunInfo, cluster_spec
 from mlwf.contract import ClusterRuntime, runtime_parameter_name
+from mlwf.dask_cluster import ClusterSpec, RunInfo, cluster_spec
 from mlwf.errors import UserError
 from mlwf.settings import Settings, load_environment
 

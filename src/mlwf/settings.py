@@ -291,7 +291,7 @@ class Settings(Strict):
     @property
     def tags(self) -> dict[str, str]:
         """The tags every resource of this environment carries (with what a flow run's
-        resources add, `mlwf.compute.RunInfo.tags`, the reaper can tell its own)."""
+        resources add, `mlwf.dask_cluster.RunInfo.tags`, the reaper can tell its own)."""
         return {
             **self.cost_tags,
             "Environment": self.name,

@@ -385,7 +385,7 @@ def _orchestration(repo_root: Path, cache: Path) -> dict[str, Any]:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from importlib.resources import files
 
-    from mlwf.compute import LocalSpec, dask_client
+    from mlwf.dask_cluster import LocalSpec, dask_client
     from workflows.storm.flows import storm_damage_pipeline
     from workflows.storm.model import train
     from workflows.storm.zones import Zones

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlwf.cost.cost_report import Budget, budget
 from mlwf.cost.estimate import NOT_INCLUDED, StackCost, stack_cost
 from mlwf.cost.prices import load_prices
-from mlwf.cost.report import Budget, budget
 from mlwf.errors import UserError
 from mlwf.infra import revision
 from mlwf.infra.stacks import ORDER, check_stacks

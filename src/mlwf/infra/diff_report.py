@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from mlwf.cost.cost_report import usd
 from mlwf.cost.estimate import NOT_INCLUDED
-from mlwf.cost.report import usd
 from mlwf.infra.diff import PlanDiff, ResourceDiff, StackDiff
 
 VALUE_WIDTH = 100

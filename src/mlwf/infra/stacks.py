@@ -17,10 +17,10 @@ import pulumi
 
 from mlwf.image import image_tag
 from mlwf.image_digests import check_digest
-from mlwf.infra.agent import agent_program
-from mlwf.infra.cluster import compute_program
+from mlwf.infra.compute import compute_program
 from mlwf.infra.context import StackContext, stack_reference_name, tagged_provider
 from mlwf.infra.network import network_program
+from mlwf.infra.prefect_worker import agent_program
 from mlwf.infra.storage import storage_program
 from mlwf.settings import Settings, load_environment
 from mlwf.workloads import DataAccess, discover

@@ -25,7 +25,7 @@ import pytest
 from distributed import Client
 from distributed.core import Status
 
-from mlwf.compute import (
+from mlwf.dask_cluster import (
     Adaptivity,
     ClusterMissingError,
     ClusterRuntime,
@@ -204,7 +204,7 @@ def test_sigterm_to_the_flow_process_runs_our_cleanup_on_a_cluster_outside_it(tm
         import time
         from distributed import Client
         from distributed.core import Status
-        from mlwf import compute
+        from mlwf import dask_cluster as compute
 
         class RemoteCluster:  # what `_start` returns for Fargate: a handle on a cluster elsewhere
             name = "remote"
