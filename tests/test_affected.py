@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from mlwf.affected import classify
+from mlwf.stacks.programs import ORDER
 
 MLWF = str(Path(sys.executable).parent / "mlwf")
 REPO = Path(__file__).resolve().parents[1]
@@ -35,7 +36,7 @@ def repo(tmp_path: Path) -> Path:
         "platform/compute/__main__.py",
         "workflows/storm/flows.py",
         "workflows/storm/model.py",
-        "src/mlwf/infra/compute.py",
+        "src/mlwf/stacks/compute.py",
         "README.md",
         "uv.lock",
         "image/requirements.txt",
@@ -103,9 +104,15 @@ def test_a_requirements_change_means_a_new_image_for_every_stack_that_runs_it(re
 
 
 def test_infrastructure_code_is_not_in_the_image(repo: Path) -> None:
-    change(repo, "src/mlwf/infra/compute.py")
+    change(repo, "src/mlwf/stacks/compute.py")
     result = affected(repo)
     assert (result["stacks"], result["image"], result["flows"]) == (["compute", "prefect-agent"], False, False)
+
+
+def test_the_tooling_that_plans_the_stacks_replans_every_stack_and_builds_no_image(repo: Path) -> None:
+    change(repo, "src/mlwf/infra/plan.py")
+    result = affected(repo)
+    assert (result["stacks"], result["image"], result["flows"]) == (list(ORDER), False, False)
 
 
 def test_docs_touch_nothing_and_uncommitted_changes_count(repo: Path) -> None:

@@ -18,9 +18,9 @@ import pytest
 from mlwf.contract import FLOW_RUN_CONTAINER, ClusterRuntime, task_events_queue_name
 from mlwf.deployments import default_base_job_template, validate_job_variables
 from mlwf.infra.plan import plan_environment
-from mlwf.infra.stacks import ORDER
 from mlwf.planned import PlannedResource, StackPlan
 from mlwf.settings import Settings, load_environment
+from mlwf.stacks.programs import ORDER
 
 REPO = Path(__file__).resolve().parents[1]
 ENVS = ("dev", "staging", "prod")
@@ -305,7 +305,7 @@ def test_every_role_keeps_what_it_is_granted_under_its_boundary(
     action an environment's role is granted, on the resources it is granted on, is inside the
     boundary the bootstrap stack gives the environment (which every role carries, by ARN)."""
     from mlwf.delivery import boundary_arn
-    from mlwf.infra.bootstrap import boundary_document
+    from mlwf.stacks.bootstrap import boundary_document
 
     boundary = [s for s in json.loads(boundary_document(settings[env]))["Statement"] if s["Effect"] == "Allow"]
     roles = every(plans[env], "aws:iam/role:Role")
@@ -328,7 +328,7 @@ def test_every_role_keeps_what_it_is_granted_under_its_boundary(
 def test_the_deploy_role_may_create_every_resource_the_stacks_plan(
     plans: dict[str, list[StackPlan]], settings: dict[str, Settings], env: str
 ) -> None:
-    from mlwf.infra.bootstrap import DEPLOY_SERVICES, deploy_document, service_of
+    from mlwf.stacks.bootstrap import DEPLOY_SERVICES, deploy_document, service_of
 
     types = {r.type for p in plans[env] for r in p.resources if r.custom and r.type.startswith("aws:")}
     services = {service_of(t) for t in types}

@@ -16,9 +16,9 @@ from mlwf.cost.cost_report import budget
 from mlwf.cost.estimate import FREE, PRICED, USAGE, cluster_price, environment_costs, stack_cost
 from mlwf.cost.prices import PRICES, load_prices
 from mlwf.infra.plan import plan_environment
-from mlwf.infra.stacks import ORDER
 from mlwf.planned import PlannedResource, StackPlan
 from mlwf.settings import load_environment, load_environments
+from mlwf.stacks.programs import ORDER
 
 HOURS = 730
 

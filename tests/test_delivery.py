@@ -18,10 +18,10 @@ import yaml
 from mlwf.cli import main
 from mlwf.delivery import Delivery, load_delivery, oidc_provider_arn
 from mlwf.errors import UserError
-from mlwf.infra.github_repo import environment_variables, main_only, repository_variables
 from mlwf.infra.plan import plan_delivery
 from mlwf.planned import PlannedResource, StackPlan
 from mlwf.settings import load_environments
+from mlwf.stacks.github_repo import environment_variables, main_only, repository_variables
 
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOWS = REPO / ".github" / "workflows"

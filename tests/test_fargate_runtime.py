@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from mlwf.image import DOCKERFILE, REQUIREMENTS
-from mlwf.infra.containers import SCRATCH, container
 from mlwf.rehearsal.checks import import_failures
 from mlwf.rehearsal.dockerfile import PathState, read_image, unwritable_volumes
 from mlwf.rehearsal.fargate import Sandbox, prepare
+from mlwf.stacks.containers import SCRATCH, container
 
 REPO = Path(__file__).resolve().parents[1]
 DOCKERFILE_TEXT = (REPO / DOCKERFILE).read_text()

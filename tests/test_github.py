@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from mlwf.infra.stacks import ORDER, STACKS
+from mlwf.stacks.programs import ORDER, STACKS
 
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))

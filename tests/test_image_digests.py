@@ -13,9 +13,9 @@ import pytest
 from mlwf.cli import main
 from mlwf.image_digests import digest_of, image_config
 from mlwf.infra.plan import plan_environment
-from mlwf.infra.stacks import ORDER
 from mlwf.planned import StackPlan
 from mlwf.settings import load_environment
+from mlwf.stacks.programs import ORDER
 
 REPO = Path(__file__).resolve().parents[1]
 PUSHED = "sha256:" + "a" * 64

@@ -18,8 +18,8 @@ from mlwf.cost.prices import load_prices
 from mlwf.infra.diff import PlanDiff, plan_against
 from mlwf.infra.diff_report import markdown, text
 from mlwf.infra.plan import plan_environment
-from mlwf.infra.stacks import ORDER
 from mlwf.settings import load_environment
+from mlwf.stacks.programs import ORDER
 
 HOURS = 730
 PROGRAM = "infra-test"  # a small Pulumi program inside the temporary repository
@@ -133,7 +133,7 @@ def test_nat_gateways_in_prod_show_as_removed_or_added_with_their_routes_and_the
 @pytest.mark.slow
 def test_a_resource_added_to_a_stack_shows_with_its_cost_and_unchanged_stacks_are_one_line(repo: Path) -> None:
     edit(
-        repo / "src/mlwf/infra/storage.py",
+        repo / "src/mlwf/stacks/storage.py",
         '    return {\n        "data_bucket"',
         '    aws.kms.Key("extra", enable_key_rotation=True, opts=ctx.opts)\n    return {\n        "data_bucket"',
     )

@@ -15,9 +15,9 @@ from mlwf.contract import api_key_secret_name
 from mlwf.dask_cluster import ClusterRuntime
 from mlwf.infra import plan as plan_module
 from mlwf.infra.plan import plan_environment, run_program
-from mlwf.infra.stacks import ORDER, STACKS
 from mlwf.planned import REDACTED, SECRET_MARKER, StackPlan, redact
 from mlwf.settings import Settings, load_environment
+from mlwf.stacks.programs import ORDER, STACKS
 
 REPO = Path(__file__).resolve().parents[1]
 OWNERSHIP = "aws:s3/bucketOwnershipControls:BucketOwnershipControls"

@@ -15,10 +15,10 @@ from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError
 
 from mlwf.errors import UserError
 from mlwf.infra.plan import plan_environment, plan_program
-from mlwf.infra.stacks import ORDER
 from mlwf.policy.evaluate import evaluate
 from mlwf.policy.pack import BY_NAME, FAMILIES, POLICIES, config_file, resolved_config
 from mlwf.settings import load_environment
+from mlwf.stacks.programs import ORDER
 
 REPO = Path(__file__).resolve().parents[1]
 INSECURE = Path(__file__).parent / "insecure_program"

@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 
 from mlwf.infra.plan import plan_delivery, plan_environment
-from mlwf.infra.stacks import ORDER
 from mlwf.planned import PlannedResource, StackPlan
 from mlwf.rehearsal.cloud import EmulatedAWS, emulated_aws
 from mlwf.rehearsal.network import Connection, ConnectionWatch, Endpoint, GroupRule, dropped
 from mlwf.rehearsal.seed import NOT_SEEDED, Seeder, World, outside
 from mlwf.rehearsal.tasks import SecretUnavailableError, resolve_secrets
 from mlwf.settings import load_environment
+from mlwf.stacks.programs import ORDER
 
 REPO = Path(__file__).resolve().parents[1]
 VPC = "10.10.0.0/16"

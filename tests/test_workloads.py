@@ -192,8 +192,8 @@ def test_the_list_of_environments_is_written_nowhere() -> None:
 
 
 def test_stack_names_runtime_parameters_and_the_workdir_live_in_one_place() -> None:
-    assert where(r"""["']network["'],\s*["']storage["']""") == {"src/mlwf/infra/stacks.py"}, "the registry: STACKS"
-    assert where(r"""StackSpec\(["']""") == {"src/mlwf/infra/stacks.py"}
+    assert where(r"""["']network["'],\s*["']storage["']""") == {"src/mlwf/stacks/programs.py"}, "the registry: STACKS"
+    assert where(r"""StackSpec\(["']""") == {"src/mlwf/stacks/programs.py"}
     assert where(r"/compute[\"']") == {"src/mlwf/contract.py"}
     assert where(r"/work-pool[\"']") == {"src/mlwf/contract.py"}
     assert where(r"/opt/mlwf") == {"src/mlwf/contract.py"}

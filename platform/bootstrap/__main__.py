@@ -1,5 +1,5 @@
-"""Pulumi program of the bootstrap stack (see mlwf.infra.bootstrap)."""
+"""Pulumi program of the bootstrap stack (see mlwf.stacks.bootstrap)."""
 
-from mlwf.infra.stacks import run
+from mlwf.stacks.programs import run
 
 run("bootstrap")

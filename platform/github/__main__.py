@@ -1,5 +1,5 @@
-"""Pulumi program of the github stack (see mlwf.infra.github_repo)."""
+"""Pulumi program of the github stack (see mlwf.stacks.github_repo)."""
 
-from mlwf.infra.stacks import run
+from mlwf.stacks.programs import run
 
 run("github")

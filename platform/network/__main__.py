@@ -1,5 +1,5 @@
 """Pulumi program of the network stack (one stack per environment of environments/)."""
 
-from mlwf.infra.stacks import run
+from mlwf.stacks.programs import run
 
 run("network")

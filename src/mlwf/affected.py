@@ -12,7 +12,7 @@ from pathlib import Path
 
 from mlwf.errors import UserError
 from mlwf.image import is_image_input
-from mlwf.infra.stacks import IMAGE_STACKS, ORDER, STACKS
+from mlwf.stacks.programs import IMAGE_STACKS, ORDER, STACKS
 
 
 @dataclass
@@ -34,16 +34,16 @@ class Affected:
         }
 
 
-def _infra_feeds(infra: Path) -> dict[str, set[str]]:
-    """Module file of ``mlwf.infra`` -> the stacks whose program imports it (directly or not),
+def _stack_feeds(stacks: Path) -> dict[str, set[str]]:
+    """Module file of ``mlwf.stacks`` -> the stacks whose program imports it (directly or not),
     read from the modules' imports: a change to one re-plans exactly those stacks."""
     imports: dict[str, set[str]] = {}
-    for path in infra.glob("*.py"):
+    for path in stacks.glob("*.py"):
         tree = ast.parse(path.read_text())
         imports[path.stem] = {
             str(node.module).rsplit(".", 1)[-1]
             for node in ast.walk(tree)
-            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("mlwf.infra.")
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("mlwf.stacks.")
         }
     feeds: dict[str, set[str]] = {}
     for name, spec in STACKS.items():
@@ -80,7 +80,7 @@ def classify(paths: list[str], repo_root: Path) -> Affected:
     names = environment_names(repo_root / "environments")
     result = Affected(names)
     every_env = set(names)
-    feeds = _infra_feeds(Path(__file__).parent / "infra")
+    feeds = _stack_feeds(Path(__file__).parent / "stacks")
     for path in paths:
         parts = Path(path).parts
         if not parts:
@@ -100,11 +100,12 @@ def classify(paths: list[str], repo_root: Path) -> Affected:
             result.policies = True
             result.stacks |= set(ORDER)
             result.environments |= every_env
-        elif parts[:3] == ("src", "mlwf", "infra"):
+        elif parts[:3] == ("src", "mlwf", "stacks"):
             module = parts[3] if len(parts) > 3 else ""
             result.stacks |= _downstream(feeds.get(module, set(ORDER)))
             result.environments |= every_env
-        elif parts[:2] == ("src", "mlwf") and parts[-1] == "settings.py":
+        elif parts[:3] == ("src", "mlwf", "infra") or (parts[:2] == ("src", "mlwf") and parts[-1] == "settings.py"):
+            # the tooling that plans every stack, or what every stack reads
             result.stacks |= set(ORDER)
             result.environments |= every_env
     return result

@@ -339,9 +339,9 @@ def _status(args: argparse.Namespace) -> int:
 def _rollback(args: argparse.Namespace) -> int:
     from mlwf.image_digests import check_digest
     from mlwf.infra.deploy import check_account, deploy
-    from mlwf.infra.stacks import IMAGE_STACKS
     from mlwf.rollback import Rollback, rollback
     from mlwf.settings import load_environment
+    from mlwf.stacks.programs import IMAGE_STACKS
 
     repo = checkout_root()
     settings = load_environment(args.env, repo / "environments")
@@ -450,7 +450,7 @@ def _cost(args: argparse.Namespace) -> int:
     from mlwf.cost.estimate import cluster_price, environment_costs
     from mlwf.cost.prices import load_prices
     from mlwf.infra.plan import plan_environment
-    from mlwf.infra.stacks import ORDER
+    from mlwf.stacks.programs import ORDER
 
     _ignore_leaked_pulumi_loops()
     repo = checkout_root()

@@ -6,7 +6,7 @@ loaded by path and deployed with file entrypoints, run from the working director
 or this checkout).
 
 AWS environments deploy to their ECS work pool with the job variables the prefect-agent stack
-publishes (`mlwf.infra.flow_runs`: the pre-registered flow-run task definition, the cluster, the
+publishes (`mlwf.stacks.flow_runs`: the pre-registered flow-run task definition, the cluster, the
 private network, the Prefect API key's secret), checked against the pool's base job template
 first (the Prefect server silently accepts unknown keys); ``local`` deploys to a process pool
 that runs from this checkout (what the tests use against a real local server and worker).

@@ -112,7 +112,7 @@ def overdue_tasks(leftovers: list[Leftover], max_lifetime: timedelta, now: datet
 
 
 def publish_findings(cloudwatch: Any, environment: str, overdue: int, now: datetime) -> None:
-    """The metric the compute stack's alarms watch (`mlwf.infra.alarms`): one datapoint per
+    """The metric the compute stack's alarms watch (`mlwf.stacks.alarms`): one datapoint per
     real run, zero included (no datapoint for hours means the reaper itself stopped)."""
     cloudwatch.put_metric_data(
         Namespace=REAPER_METRICS_NAMESPACE,

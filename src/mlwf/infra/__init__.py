@@ -1,3 +1,3 @@
-"""The Pulumi side of the platform: one ComponentResource module per stack, the stack registry
-(`stacks.py`) that the thin `platform/<stack>/__main__.py` entry points call, and the offline
-plan (`plan.py`) that runs those same programs under Pulumi's mocks."""
+"""The tooling around the stacks (`mlwf.stacks`): the offline plan (`plan.py`, the same programs
+under Pulumi's mocks) and its output, the diff against a git revision, the real deploy through
+Pulumi's Automation API."""

@@ -14,8 +14,8 @@ from typing import Any
 from mlwf.errors import UserError
 from mlwf.image import image_tag as tag_of
 from mlwf.image_digests import digest_of, image_config, wait_for_image
-from mlwf.infra.stacks import DELIVERY_STACKS, IMAGE_STACKS, check_stacks, delivery_served, delivery_stack_name
 from mlwf.runtime import read_cluster_runtime
+from mlwf.stacks.programs import DELIVERY_STACKS, IMAGE_STACKS, check_stacks, delivery_served, delivery_stack_name
 
 
 def preflight(env: str, repo_root: Path, environ: dict[str, str] | None = None, account_id: str | None = None) -> None:

@@ -18,11 +18,11 @@ from mlwf.cost.estimate import NOT_INCLUDED, StackCost, stack_cost
 from mlwf.cost.prices import load_prices
 from mlwf.errors import UserError
 from mlwf.infra import revision
-from mlwf.infra.stacks import ORDER, check_stacks
 from mlwf.planned import SECRET_MARKER, PlannedResource, StackPlan, redact
 from mlwf.policy.evaluate import evaluate
 from mlwf.policy.pack import config_file, resolved_config
 from mlwf.settings import Settings, environment_names, load_settings
+from mlwf.stacks.programs import ORDER, check_stacks
 
 PACK_PATHS = ["policies", "src/mlwf/policy"]
 

@@ -23,10 +23,10 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from mlwf.image import image_tag
-from mlwf.infra.context import StackContext
-from mlwf.infra.stacks import ORDER, STACKS, build_context
 from mlwf.planned import PlannedResource, StackPlan, strings
 from mlwf.settings import Settings
+from mlwf.stacks.context import StackContext
+from mlwf.stacks.programs import ORDER, STACKS, build_context
 from mlwf.workloads import DataAccess, discover
 
 ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
@@ -233,7 +233,7 @@ def plan_delivery(stacks: list[str], environments: list[Settings], repo_root: Pa
     """Plan the bootstrap stack of every account the given environments live in, and/or the
     github stack. A plan's ``env`` is its Pulumi stack name (the account's ID, ``repository``)."""
     from mlwf.delivery import load_delivery
-    from mlwf.infra.stacks import delivery_program, delivery_stack_name
+    from mlwf.stacks.programs import delivery_program, delivery_stack_name
 
     delivery = load_delivery(repo_root)
     plans: list[StackPlan] = []
@@ -314,10 +314,10 @@ def plan_and_check(
     plan with the pack under that environment's policy config (`config_file`). The bootstrap and
     github stacks (planned with the rest unless stacks are named) are judged under
     ``config/<stack>.json`` or else the strictest tier's config of the environments they serve."""
-    from mlwf.infra.stacks import DELIVERY_STACKS, check_stacks, delivery_served
     from mlwf.policy.evaluate import evaluate
     from mlwf.policy.pack import config_file, resolved_config
     from mlwf.settings import load_environments
+    from mlwf.stacks.programs import DELIVERY_STACKS, check_stacks, delivery_served
 
     selected = check_stacks(stacks, delivery=program is None)
     if stacks is None and program is None:  # everything: the environments' accounts' and the repository's too

@@ -33,7 +33,10 @@ if not Path(mlwf.__file__).resolve().is_relative_to(root / "src"):
 from mlwf.errors import UserError
 from mlwf.infra import plan as plan_module
 from mlwf.infra.plan import plan_environment, plan_program
-from mlwf.infra.stacks import ORDER
+try:
+    from mlwf.stacks.programs import ORDER
+except ModuleNotFoundError:  # code from before the stacks had a package of their own
+    from mlwf.infra.stacks import ORDER
 from mlwf.settings import load_environment
 if not hasattr(plan_module, "PlanMonitor"):
     # Code from before plans carried real URNs (with parents): record them as the engine forms them.

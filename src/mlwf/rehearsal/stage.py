@@ -21,7 +21,6 @@ from pathlib import Path
 from mlwf.errors import UserError
 from mlwf.image import DOCKERFILE, REQUIREMENTS
 from mlwf.infra.plan import plan_delivery, plan_environment
-from mlwf.infra.stacks import IMAGE_STACKS, ORDER
 from mlwf.planned import StackPlan
 from mlwf.rehearsal import fargate
 from mlwf.rehearsal.cloud import Credentials, EmulatedAWS, emulated_aws, require_moto
@@ -30,6 +29,7 @@ from mlwf.rehearsal.network import ConnectionWatch
 from mlwf.rehearsal.seed import Seeder, World, user_for_role
 from mlwf.rehearsal.tasks import TaskRunner
 from mlwf.settings import Settings, load_environment
+from mlwf.stacks.programs import IMAGE_STACKS, ORDER
 
 API_KEY = "rehearsal-prefect-api-key-7f3c9a"  # stands in for the Prefect API key; must never leak
 BIN = Path(sys.executable).parent

@@ -1,7 +1,7 @@
 """The compute stack: the ECS cluster of flow runs and their Dask clusters (FARGATE and
 FARGATE_SPOT), a cluster of its own for the platform's services (the Prefect worker, the reaper:
 run code, whose role may stop tasks in the first, cannot touch them), the least-privilege roles
-of Dask and flow-run tasks (`mlwf.infra.grants`), the Dask scheduler and worker task
+of Dask and flow-run tasks (`mlwf.stacks.grants`), the Dask scheduler and worker task
 definitions, the Dask log group, and the runtime settings flows read at run time (the SSM
 parameter ``/<prefix>/compute``) so nobody copies IDs by hand.
 
@@ -21,12 +21,12 @@ import pulumi_aws as aws
 
 from mlwf.contract import DASK_LOG_STREAM_PREFIX, REAPER_METRICS_NAMESPACE, dask_tls_secrets_arn, runtime_parameter_name
 from mlwf.delivery import boundary_arn
-from mlwf.infra import grants
-from mlwf.infra.alarms import AlarmsArgs, EnvironmentAlarms
-from mlwf.infra.containers import container, fargate_task_definition
-from mlwf.infra.context import StackContext
-from mlwf.infra.iam import ECR_PULL, ECS_TASKS, LOG_WRITE, document, ecs_task_role, statement, trust_policy
 from mlwf.settings import Settings
+from mlwf.stacks import grants
+from mlwf.stacks.alarms import AlarmsArgs, EnvironmentAlarms
+from mlwf.stacks.containers import container, fargate_task_definition
+from mlwf.stacks.context import StackContext
+from mlwf.stacks.iam import ECR_PULL, ECS_TASKS, LOG_WRITE, document, ecs_task_role, statement, trust_policy
 from mlwf.workloads import DataAccess
 
 REAPER_CPU, REAPER_MEMORY = 256, 512
@@ -145,7 +145,7 @@ class DaskCompute(pulumi.ComponentResource):
                     self.tls_secrets,
                 ),
                 statement(LOG_WRITE, [self.log_group.arn.apply(lambda a: f"{a}:*")]),
-                # what it found, for the alarms (mlwf.infra.alarms); PutMetricData has no resource form
+                # what it found, for the alarms (mlwf.stacks.alarms); PutMetricData has no resource form
                 statement(
                     ["cloudwatch:PutMetricData"],
                     ["*"],
@@ -238,7 +238,7 @@ class DaskCompute(pulumi.ComponentResource):
         command and environment per task (``dask-scheduler --idle-timeout ...``,
         ``dask-worker <scheduler> --name ...``); everything else is fixed here: the pinned
         image, the size from the settings (container-level memory too), the hardening of
-        `mlwf.infra.containers`."""
+        `mlwf.stacks.containers`."""
         settings, args = self._args.settings, self._args
         cpu, memory = (
             (settings.dask.scheduler_cpu, settings.dask.scheduler_memory_mib)

@@ -15,9 +15,9 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from mlwf.infra.context import StackContext
-from mlwf.infra.keys import customer_key, key_policy, use_through
 from mlwf.settings import Settings
+from mlwf.stacks.context import StackContext
+from mlwf.stacks.keys import customer_key, key_policy, use_through
 
 KEEP_IMAGES = 30
 

@@ -16,7 +16,7 @@ from typing import Any
 import pulumi
 
 from mlwf.contract import SMOKE_ROOT
-from mlwf.infra.iam import ECS_TASKS, statement
+from mlwf.stacks.iam import ECS_TASKS, statement
 from mlwf.workloads import DataAccess
 
 

@@ -1,6 +1,6 @@
 """The prefect-agent stack: a Prefect worker as an ECS Fargate service serving the
-environment's ECS work pool, what it runs for each flow run (`mlwf.infra.flow_runs`), and the
-task-state events its observer reads to notice crashed runs (`mlwf.infra.task_events`). The API
+environment's ECS work pool, what it runs for each flow run (`mlwf.stacks.flow_runs`), and the
+task-state events its observer reads to notice crashed runs (`mlwf.stacks.task_events`). The API
 key lives in a Secrets Manager secret this stack creates empty; an administrator puts its value
 (`mlwf secrets set`, `mlwf.secrets`), so it is in no Pulumi config or state. It reaches the
 worker and every flow-run task only as an ECS ``secrets`` entry: never in plain text in code,
@@ -15,13 +15,13 @@ import pulumi
 import pulumi_aws as aws
 
 from mlwf.contract import api_key_secret_name, task_events_queue_name
-from mlwf.infra.containers import container, fargate_task_definition
-from mlwf.infra.context import StackContext
-from mlwf.infra.flow_runs import FlowRuns, FlowRunsArgs
-from mlwf.infra.iam import ECR_PULL, ECS_TASKS, LOG_WRITE, ecs_task_role, statement
-from mlwf.infra.keys import customer_key, key_policy, use_through
-from mlwf.infra.task_events import TaskEvents, TaskEventsArgs
 from mlwf.settings import Settings
+from mlwf.stacks.containers import container, fargate_task_definition
+from mlwf.stacks.context import StackContext
+from mlwf.stacks.flow_runs import FlowRuns, FlowRunsArgs
+from mlwf.stacks.iam import ECR_PULL, ECS_TASKS, LOG_WRITE, ecs_task_role, statement
+from mlwf.stacks.keys import customer_key, key_policy, use_through
+from mlwf.stacks.task_events import TaskEvents, TaskEventsArgs
 
 WORKER_CPU, WORKER_MEMORY = 512, 1024
 

@@ -17,12 +17,12 @@ import pulumi
 
 from mlwf.image import image_tag
 from mlwf.image_digests import check_digest
-from mlwf.infra.compute import compute_program
-from mlwf.infra.context import StackContext, stack_reference_name, tagged_provider
-from mlwf.infra.network import network_program
-from mlwf.infra.prefect_worker import agent_program
-from mlwf.infra.storage import storage_program
 from mlwf.settings import Settings, load_environment
+from mlwf.stacks.compute import compute_program
+from mlwf.stacks.context import StackContext, stack_reference_name, tagged_provider
+from mlwf.stacks.network import network_program
+from mlwf.stacks.prefect_worker import agent_program
+from mlwf.stacks.storage import storage_program
 from mlwf.workloads import DataAccess, discover
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -82,8 +82,8 @@ def delivery_served(name: str, stack_name: str, environments: list[Any]) -> list
 def delivery_program(name: str, delivery: Any, stack_name: str) -> dict[str, Any]:
     """The bootstrap program of the account ``stack_name``, or the github program."""
     from mlwf.errors import UserError
-    from mlwf.infra.bootstrap import AccountContext, bootstrap_program
-    from mlwf.infra.github_repo import github_program
+    from mlwf.stacks.bootstrap import AccountContext, bootstrap_program
+    from mlwf.stacks.github_repo import github_program
 
     if name == "github":
         return github_program(delivery)

@@ -36,8 +36,8 @@ from mlwf.delivery import (
     preview_role_name,
 )
 from mlwf.image_digests import DIGEST_PARAMETER_PREFIX
-from mlwf.infra.iam import ECR_PULL, ECS_TASKS
 from mlwf.settings import Settings
+from mlwf.stacks.iam import ECR_PULL, ECS_TASKS
 
 # The services the environment stacks create resources in (IAM apart): a deploy role may use them
 # in its environment's region. tests/test_bootstrap.py keeps it equal to what the plans create.

@@ -28,9 +28,9 @@ from mlwf.contract import (
     PLATFORM_TAG,
     work_pool_parameter_name,
 )
-from mlwf.infra.containers import container, fargate_task_definition
-from mlwf.infra.iam import ECR_PULL, LOG_WRITE, ecs_task_role, statement
 from mlwf.settings import Settings
+from mlwf.stacks.containers import container, fargate_task_definition
+from mlwf.stacks.iam import ECR_PULL, LOG_WRITE, ecs_task_role, statement
 
 FLOW_RUN_COMMAND = ["prefect", "flow-run", "execute"]
 

@@ -17,10 +17,10 @@ import pulumi
 import pulumi_aws as aws
 
 from mlwf.delivery import boundary_arn
-from mlwf.infra.context import StackContext
-from mlwf.infra.iam import LOG_WRITE, document, statement, trust_policy
-from mlwf.infra.keys import customer_key, key_policy, use_by_log_groups
 from mlwf.settings import Settings
+from mlwf.stacks.context import StackContext
+from mlwf.stacks.iam import LOG_WRITE, document, statement, trust_policy
+from mlwf.stacks.keys import customer_key, key_policy, use_by_log_groups
 
 DASK_PORTS = (8786, 8787)
 INTERFACE_ENDPOINTS = ("ecr.api", "ecr.dkr", "logs", "secretsmanager", "ssm", "sts")

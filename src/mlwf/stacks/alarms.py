@@ -18,8 +18,8 @@ import pulumi
 import pulumi_aws as aws
 
 from mlwf.contract import LEFTOVER_METRIC, REAPER_METRICS_NAMESPACE, alerts_topic_name
-from mlwf.infra.keys import customer_key, key_policy
 from mlwf.settings import Settings
+from mlwf.stacks.keys import customer_key, key_policy
 
 BUDGETS = "budgets.amazonaws.com"
 CLOUDWATCH = "cloudwatch.amazonaws.com"
