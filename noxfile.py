@@ -7,6 +7,8 @@ a session, e.g. `uv run nox -s tests -- -m "not slow"`.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import nox
 
 nox.options.default_venv_backend = "none"
@@ -15,6 +17,12 @@ nox.options.sessions = ["lint", "typecheck", "tests"]
 
 def locked(session: nox.Session, *args: str) -> None:
     session.run("uv", "run", "--locked", *args, external=True)
+
+
+def platform_suite(session: nox.Session, path: str) -> None:
+    """Sessions of the platform's own suite, which a generated platform does not carry."""
+    if not Path(path).exists():
+        session.error(f"no {path}: the platform's own suite runs where the template is released (docs/template.md)")
 
 
 @nox.session
@@ -44,6 +52,7 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def fuzz(session: nox.Session) -> None:
     """Fuzz the CLI's inputs longer than CI does, with new random cases (-- to narrow pytest)."""
+    platform_suite(session, "tests/test_fuzz_cli.py")
     session.env.setdefault("MLWF_FUZZ_SCALE", "20")
     session.env["MLWF_FUZZ_RANDOM"] = "1"
     locked(session, "pytest", "-n", "0", "tests/test_fuzz_cli.py", *session.posargs)
@@ -51,7 +60,7 @@ def fuzz(session: nox.Session) -> None:
 
 @nox.session
 def demo(session: nox.Session) -> None:
-    """Run `mlwf demo` locally: the demo of the workload the others build on (the storm pipeline here)."""
+    """Run `mlwf demo` locally: the demo of the workload the others build on."""
     locked(session, "mlwf", "demo", *session.posargs)
 
 
@@ -98,5 +107,6 @@ def mutate(session: nox.Session) -> None:
     pyproject.toml): each mutant against the tests that reach it; then the score per module and
     every mutant left alive that tests/mutants_explained.toml does not explain. Not in CI: about 20
     minutes on 2 cores (docs/reliability.md)."""
+    platform_suite(session, "tests/mutation_scores.py")
     locked(session, "mutmut", "run", *session.posargs)
     locked(session, "python", "tests/mutation_scores.py", "mutants")
