@@ -4,6 +4,7 @@ a copy of AWS's price list served on loopback."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import date
 from pathlib import Path
@@ -200,6 +201,18 @@ def test_a_budget_with_unpriced_resources_is_not_checked() -> None:
     assert line.line() == (
         f"dev: the $175.00 budget is not checked: {line.unpriced} resource(s) have no price for eu-west-1 in the "
         "price table (`mlwf prices refresh --region eu-west-1`)"
+    )
+    # Priced alone already over the budget: over (a lower bound), and blocking where it blocks.
+    tight = moved.model_copy(update={"cost": moved.cost.model_copy(update={"monthly_budget_usd": 1.0})})
+    table = load_prices()
+    nat = table[("nat-gateway-hour", "us-east-1")]
+    table[("nat-gateway-hour", "eu-west-1")] = dataclasses.replace(nat, region="eu-west-1")
+    over = budget(tight, environment_costs(plans, tight, table), True)
+    assert 0 < over.unpriced < line.unpriced
+    assert over.over
+    assert over.line() == (
+        f"dev: fixed at least ${over.monthly:.2f} ({over.unpriced} unpriced)/month of a $1.00 budget: "
+        f"OVER by ${over.monthly - 1:.2f} ({tight.budget_level})"
     )
     home_plans = plan_environment(settings, list(ORDER), REPO)
     at_home = budget(settings, environment_costs(home_plans, settings, load_prices()), True)

@@ -45,6 +45,7 @@ FJORD: dict[str, Any] = {
     "github_owner": "fjord-analytics",
     "github_repository": "fjord-ml",
     "prod_reviewer_teams": [7654321],
+    "prod_reviewer_users": [],
     "cost_tags": {"CostCenter": "analytics", "Owner": "fjord-data", "Project": "fjord-ml"},
     "include_examples": False,
 }
@@ -216,15 +217,47 @@ def test_a_generated_platform_checks_plans_and_passes_its_adopter_suite(fjord: P
 
 
 @pytest.mark.slow
-def test_a_bad_answer_is_one_line_and_generates_nothing(template: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("answers", "message"),
+    [
+        ({"staging_account_id": "40404040404"}, "staging_account_id must be 12 digits"),
+        ({"prod_account_id": "404040404040"}, "prod_account_id must differ from dev's and staging's"),
+        ({"prod_vpc_cidr": "10.300.0.0/16"}, "prod_vpc_cidr must be a 10.x.0.0/16 (x from 0 to 255)"),
+        ({"staging_vpc_cidr": "10.40.0.0/16"}, "staging_vpc_cidr must differ from dev's"),
+        ({"region": "eu-west"}, "region eu-west is not an AWS region name (like eu-west-1)"),
+        ({"prod_reviewer_teams": []}, "prod needs a reviewer: give prod_reviewer_teams or prod_reviewer_users"),
+        ({"prod_reviewer_teams": ["platform"]}, "prod_reviewer_teams must be numeric IDs, not platform"),
+        ({"cost_tags": {"CostCenter": 4711, "Owner": "a", "Project": "b"}}, "cost_tags: CostCenter needs a tag name"),
+        ({"cost_tags": {"Owner": "a"}}, "cost_tags lacks CostCenter Project"),
+    ],
+)
+def test_a_bad_answer_is_named_and_generates_nothing(
+    template: Path, tmp_path: Path, answers: dict[str, Any], message: str
+) -> None:
     data = tmp_path / "answers.yml"
-    data.write_text(yaml.safe_dump({**FJORD, "staging_account_id": "40404040404"}))
+    data.write_text(yaml.safe_dump({**FJORD, **answers}))
     result = copier(
         tmp_path, "copy", "--defaults", "--quiet", "--data-file", str(data), str(template), str(tmp_path / "out")
     )
     assert result.returncode != 0
-    assert "staging_account_id must be 12 digits" in result.stderr
+    assert message in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_a_generated_platform_with_the_examples_carries_them_and_their_readme(template: Path, tmp_path: Path) -> None:
+    generate(template, {**FJORD, "include_examples": True, "prod_reviewer_users": [9876543]}, tmp_path / "out")
+    out = tmp_path / "out"
+    assert sorted(p.name for p in (out / "workflows").iterdir() if p.is_dir()) == ["search", "starter", "storm"]
+    assert sorted(p.name for p in (out / "tests").iterdir()) == ["adopted"], "the adopter suite only"
+    readme = (out / "README.md").read_text()
+    assert "storm-damage pipeline" in readme
+    assert "[docs/storm.md](docs/storm.md)" in readme
+    assert (out / "docs" / "storm.md").is_file()
+    assert "tests/adopted/" in readme
+    assert "insecure_program" not in readme, "the platform's own suite is not there"
+    reviewers = yaml.safe_load((out / "delivery.yaml").read_text())["github"]["prod_reviewers"]
+    assert reviewers == {"teams": [7654321], "users": [9876543]}
 
 
 @pytest.fixture
@@ -260,6 +293,7 @@ def test_an_upgrade_brings_the_release_and_keeps_the_adopters_settings_and_edits
     )
     shutil.copytree(platform / "workflows/starter", platform / "workflows/churn")
     edit(platform / "workflows/churn/workload.py", 'name="starter"', 'name="churn"')
+    edit(platform / "workflows/churn/flows.py", '@flow(name="starter")', '@flow(name="churn")')
     with (platform / "src/mlwf/cost/prices.csv").open("a") as table:
         table.write("budget-day,eu-west-1,budget-day,0.02,,,entered by us,2026-12-07\n")
     edit(platform / "docs/operations.md", "# Operations: alerts, and what to do about each", "# Operations at Fjord")
@@ -281,8 +315,9 @@ def test_an_upgrade_brings_the_release_and_keeps_the_adopters_settings_and_edits
     )
     release(upstream, later)
 
-    result = copier(platform, "update", "--defaults", "--quiet", "--conflict", "inline")
-    assert result.returncode == 0, result.stderr[-3000:]
+    result = in_platform(platform, str(BIN / "mlwf"), "upgrade")
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert result.stdout.splitlines()[0] == f"upgraded to {later}"
 
     answers = yaml.safe_load((platform / ".copier-answers.yml").read_text())
     assert answers["_commit"] == later
@@ -302,7 +337,24 @@ def test_an_upgrade_brings_the_release_and_keeps_the_adopters_settings_and_edits
     assert "<<<<<<<" in operations
     assert "# Operations at Fjord" in operations
     assert "# Operations: alerts and actions" in operations
-    assert "docs/operations.md" in result.stderr or "docs/operations.md" in git(platform, "diff", "--name-only")
+    assert [line.split(":")[0] for line in result.stdout.splitlines() if line.startswith("conflict")] == [
+        "conflict  docs/operations.md"
+    ], "the one file where both changed, listed"
+    again = in_platform(platform, str(BIN / "mlwf"), "upgrade")
+    assert again.returncode == 2
+    assert (
+        again.stderr
+        == f"mlwf: error: {platform}: commit or stash your changes first (an upgrade merges into a clean tree)\n"
+    )
+
+
+def test_upgrade_outside_a_generated_platform_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "environments").mkdir()
+    result = subprocess.run([str(BIN / "mlwf"), "upgrade"], cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"mlwf: error: no .copier-answers.yml in {tmp_path}: upgrade works in a platform made with `copier copy`\n"
+    )
 
 
 def test_the_version_is_a_release_with_its_changelog_section() -> None:

@@ -153,6 +153,11 @@ def build_parser() -> tuple[argparse.ArgumentParser, Any]:
     rollback.add_argument("--env", required=True, help="an environment of environments/")
     rollback.add_argument("--to", help="the image digest (sha256:...) to go back to (default: the one deployed before)")
 
+    upgrade = commands.add_parser(
+        "upgrade", help="a later release of the template into this platform (copier update), conflicts listed"
+    )
+    upgrade.add_argument("--to", help="the release tag (vX.Y.Z; default: the newest)")
+
     alerts = commands.add_parser("alerts", help="where the alerts of `mlwf flows deploy` are delivered")
     alerts_commands = alerts.add_subparsers(dest="alerts_command", required=True, parser_class=_Parser)
     webhook = alerts_commands.add_parser(
@@ -238,6 +243,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _status(args)
         if args.command == "rollback":
             return _rollback(args)
+        if args.command == "upgrade":
+            return _upgrade(args)
     except RefusedError as exc:
         print(f"mlwf: {one_line(exc)}", file=sys.stderr)
         return EXIT_REFUSED
@@ -355,6 +362,18 @@ def _rollback(args: argparse.Namespace) -> int:
 
     rollback(settings, args.to, deploy_image, lambda: _deploy_flows(_aws_target(settings), repo))
     return 0
+
+
+def _upgrade(args: argparse.Namespace) -> int:
+    from mlwf.upgrade import upgrade
+
+    result = upgrade(checkout_root(), args.to)
+    print(f"upgraded to {result.version}")
+    for name in result.conflicts:
+        print(f"conflict  {name}: both sides are in the file (<<<<<<<): keep what is right, remove the markers")
+    if result.conflicts:
+        print("then run the tests and commit")
+    return 1 if result.conflicts else 0
 
 
 def _alerts_webhook(args: argparse.Namespace) -> int:

@@ -31,7 +31,8 @@ class Budget:
 
     @property
     def over(self) -> bool:
-        return self.complete and not self.unpriced and self.budget is not None and self.monthly > self.budget
+        # With unpriced resources the total is a lower bound: over it is over; under it, unknown.
+        return self.complete and self.budget is not None and self.monthly > self.budget
 
     @property
     def blocking(self) -> bool:
@@ -42,13 +43,14 @@ class Budget:
             return f"{self.env}: fixed {usd(self.monthly)}/month, no budget set"
         if not self.complete:
             return f"{self.env}: the {usd(self.budget)} budget is not checked (only some stacks were planned)"
-        if self.unpriced:
+        if self.unpriced and not self.over:
             return (
                 f"{self.env}: the {usd(self.budget)} budget is not checked: {self.unpriced} resource(s) have no price "
                 f"for {self.region} in the price table (`mlwf prices refresh --region {self.region}`)"
             )
         verdict = f"OVER by {usd(self.monthly - self.budget)} ({self.level})" if self.over else "within"
-        return f"{self.env}: fixed {usd(self.monthly)}/month of a {usd(self.budget)} budget: {verdict}"
+        at_least = f"at least {usd(self.monthly)} ({self.unpriced} unpriced)" if self.unpriced else usd(self.monthly)
+        return f"{self.env}: fixed {at_least}/month of a {usd(self.budget)} budget: {verdict}"
 
     def to_json(self) -> dict[str, Any]:
         return {**self.__dict__, "over": self.over, "blocking": self.blocking}
