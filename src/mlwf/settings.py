@@ -28,6 +28,8 @@ TIERS: tuple[str, ...] = get_args(Tier)  # in promotion order
 # What each tier may ask for at most: a settings file cannot raise its own ceiling.
 TIER_MAX_WORKERS: dict[str, int] = {"dev": 8, "staging": 16, "prod": 64}
 TIER_MIN_LOG_RETENTION_DAYS: dict[str, int] = {"dev": 14, "staging": 90, "prod": 365}
+# An AWS region name, as the settings and the price table accept it (eu-west-1, us-gov-west-1).
+REGION_PATTERN = r"^[a-z]{2}(-gov)?-[a-z]+-\d$"
 REQUIRED_COST_TAGS = ("CostCenter", "Owner", "Project")
 LOG_RETENTION_DAYS = (
     1,
@@ -221,7 +223,7 @@ class Settings(Strict):
 
     name: str = Field(pattern=r"^[a-z][a-z0-9-]{1,20}$")
     tier: Tier
-    region: str = Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+    region: str = Field(pattern=REGION_PATTERN)
     account_id: str = Field(pattern=r"^\d{12}$")
     name_prefix: str = Field(pattern=r"^[a-z][a-z0-9-]{2,30}$")
     pulumi_organization: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")

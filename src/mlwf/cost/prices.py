@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from mlwf.errors import UserError
+from mlwf.settings import REGION_PATTERN
 from mlwf.storage import write_bytes
 
 PRICES = Path(__file__).with_name("prices.csv")
 PRICE_LIST = "https://pricing.us-east-1.amazonaws.com"
-REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]")
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ def add_regions(table: Prices, regions: Iterable[str]) -> tuple[Prices, list[str
     it was entered for, said in its source and the log (check it by hand)."""
     added, log = dict(table), []
     for region in regions:
-        if not REGION.fullmatch(region):
+        if not re.fullmatch(REGION_PATTERN, region):
             raise UserError(f"{region!r} is not an AWS region name (like eu-west-1)")
         for rate in sorted({rate for rate, _ in table}):
             if (rate, region) in added:
